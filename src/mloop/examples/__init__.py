@@ -1,0 +1,1 @@
+"""Scenario generators and training examples used by ``mloop demo``."""

@@ -1,0 +1,1 @@
+"""The metadata store: SQL tables, migrations, and the backends chosen by URI."""

@@ -1,0 +1,325 @@
+"""The metadata store's interface and the typed records it returns.
+
+``MetadataStore`` is what every domain package uses to reach the database. One SQL
+implementation (``sql.SqlStore``) writes each query once; ``sqlite.SQLiteStore`` and
+``postgres.PostgresStore`` only supply engines and connection settings. The docstring of each
+method names the ``MloopError`` subclasses it raises. Times are integer milliseconds since the
+epoch (UTC). Every state-changing method takes the ``actor`` recorded in the audit log and writes
+its audit event in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "ArtifactEntry",
+    "AuditEvent",
+    "Experiment",
+    "Lifecycle",
+    "MetadataStore",
+    "Metric",
+    "MetricRow",
+    "Page",
+    "Run",
+    "RunLiveness",
+    "RunStatus",
+    "TagRow",
+    "ViewType",
+]
+
+T = TypeVar("T")
+
+#: (run_id, key, value, step, timestamp_ms) — tuples, not objects, on the hot write path.
+MetricRow = tuple[str, str, float, int, int]
+#: (run_id, key, value) for params and tags.
+TagRow = tuple[str, str, str]
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its life. Only RUNNING is not terminal."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for FINISHED, FAILED and KILLED."""
+        return self is not RunStatus.RUNNING
+
+
+class Lifecycle(enum.StrEnum):
+    """Soft deletion: a deleted object is hidden by default and can be restored."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class ViewType(enum.StrEnum):
+    """Which lifecycle a listing shows."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+    ALL = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A named group of runs."""
+
+    id: int
+    name: str
+    lifecycle: Lifecycle
+    created_at: int
+    updated_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One execution, with its params, tags and the latest value of each metric."""
+
+    id: str
+    experiment_id: int
+    name: str
+    status: RunStatus
+    lifecycle: Lifecycle
+    user: str
+    start_time: int
+    end_time: int | None
+    parent_id: str | None
+    heartbeat_at: int
+    host: str
+    pid: int
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One point of a metric's history."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunLiveness:
+    """What the stale-run reaper needs to decide whether a RUNNING run's process is alive."""
+
+    run_id: str
+    host: str
+    pid: int
+    pid_started_at: int
+    heartbeat_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactEntry:
+    """A logical path inside an owner (a run, later a model version or dataset) and its blob."""
+
+    path: str
+    digest: str
+    size: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One entry of the append-only, hash-chained audit log."""
+
+    seq: int
+    ts: int
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of results and the token for the next page (None on the last page)."""
+
+    items: list[T]
+    next_token: str | None = None
+
+
+class MetadataStore(ABC):
+    """Experiments, runs, params, metrics, tags, artifact references and the audit log."""
+
+    uri: str
+
+    # -- experiments ------------------------------------------------------------------------
+    @abstractmethod
+    def create_experiment(
+        self, name: str, *, actor: str, tags: dict[str, str] | None = None
+    ) -> Experiment:
+        """Create an experiment. Raises AlreadyExists if the name is taken (even if deleted)."""
+
+    @abstractmethod
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        """Return an experiment by id. Raises NotFound."""
+
+    @abstractmethod
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """Return the experiment with this name, or None."""
+
+    @abstractmethod
+    def list_experiments(self, view: ViewType = ViewType.ACTIVE) -> list[Experiment]:
+        """Return experiments in the given view, ordered by id."""
+
+    @abstractmethod
+    def rename_experiment(self, experiment_id: int, new_name: str, *, actor: str) -> Experiment:
+        """Rename an experiment. Raises NotFound, AlreadyExists."""
+
+    @abstractmethod
+    def set_experiment_lifecycle(
+        self, experiment_id: int, lifecycle: Lifecycle, *, actor: str
+    ) -> Experiment:
+        """Soft-delete or restore an experiment (its runs follow). Raises NotFound."""
+
+    @abstractmethod
+    def set_experiment_tags(self, experiment_id: int, tags: dict[str, str], *, actor: str) -> None:
+        """Set (upsert) experiment tags. Raises NotFound."""
+
+    # -- runs -------------------------------------------------------------------------------
+    @abstractmethod
+    def create_run(
+        self,
+        *,
+        experiment_id: int,
+        name: str,
+        user: str,
+        start_time: int,
+        parent_id: str | None,
+        host: str,
+        pid: int,
+        pid_started_at: int,
+        tags: dict[str, str] | None,
+        actor: str,
+        run_id: str | None = None,
+    ) -> Run:
+        """Create a RUNNING run. Raises NotFound (experiment or parent), InvalidState (deleted
+        experiment), AlreadyExists (run_id given and taken)."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """Return a run with params, tags and latest metrics. Raises NotFound."""
+
+    @abstractmethod
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Return the runs that exist among ``run_ids``, in the order given."""
+
+    @abstractmethod
+    def set_run_status(
+        self, run_id: str, status: RunStatus, *, end_time: int | None, actor: str
+    ) -> Run:
+        """Move a run to a status. Moving a terminal run to another status raises InvalidState;
+        setting the status it already has is a no-op. Raises NotFound."""
+
+    @abstractmethod
+    def set_run_lifecycle(self, run_id: str, lifecycle: Lifecycle, *, actor: str) -> Run:
+        """Soft-delete or restore a run. Raises NotFound."""
+
+    @abstractmethod
+    def heartbeat(self, run_ids: Sequence[str], now: int) -> None:
+        """Record that the processes behind these RUNNING runs are alive."""
+
+    @abstractmethod
+    def list_running(self) -> list[RunLiveness]:
+        """Every RUNNING run with what is needed to decide whether its process is alive."""
+
+    @abstractmethod
+    def write_batch(
+        self,
+        *,
+        metrics: Sequence[MetricRow] = (),
+        params: Sequence[TagRow] = (),
+        tags: Sequence[TagRow] = (),
+    ) -> None:
+        """Write metric points, params and tags for any runs in one transaction: all or none.
+        Raises NotFound (a run), InvalidState (a deleted run), ParamConflict (a param already
+        logged with another value; same value is a no-op)."""
+
+    @abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """All points of one metric of a run, ordered by step then timestamp. Raises NotFound."""
+
+    @abstractmethod
+    def search_runs(
+        self,
+        *,
+        experiment_ids: Sequence[int] | None = None,
+        filter_string: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        page_token: str | None = None,
+        view: ViewType = ViewType.ACTIVE,
+    ) -> Page[Run]:
+        """Runs matching an MLflow-style filter (with OR and parentheses), ordered and paged.
+        Raises SearchSyntaxError, InvalidPageToken, InvalidInput (max_results out of range)."""
+
+    @abstractmethod
+    def purge_runs(self, run_ids: Sequence[str], *, actor: str) -> int:
+        """Delete deleted runs for good, with their params, metrics, tags and artifact
+        references. Raises InvalidState if one is not deleted. Returns how many were purged."""
+
+    # -- artifact references ----------------------------------------------------------------
+    @abstractmethod
+    def add_artifacts(
+        self, owner_kind: str, owner_id: str, entries: Sequence[tuple[str, str, int]]
+    ) -> None:
+        """Record (path, digest, size) references. Re-adding a path with the same digest is a
+        no-op; with another digest raises Conflict (recorded paths are immutable)."""
+
+    @abstractmethod
+    def list_artifacts(self, owner_kind: str, owner_id: str, prefix: str = "") -> list[ArtifactEntry]:
+        """References of an owner whose path starts with ``prefix``, ordered by path."""
+
+    @abstractmethod
+    def referenced_digests(self) -> set[str]:
+        """Every digest any record references (what garbage collection must keep)."""
+
+    # -- audit ------------------------------------------------------------------------------
+    @abstractmethod
+    def append_audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> AuditEvent:
+        """Append one event (for changes not made through another store method)."""
+
+    @abstractmethod
+    def iter_audit(self, after_seq: int = 0, batch: int = 1000) -> Iterator[AuditEvent]:
+        """Every audit event with seq > after_seq, in order, fetched in batches."""
+
+    @abstractmethod
+    def audit_head(self) -> tuple[int, str] | None:
+        """The (seq, hash) the head row records, or None for an empty log."""
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @abstractmethod
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None before the first migration)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""

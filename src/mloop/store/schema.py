@@ -1,0 +1,192 @@
+"""Every table of the metadata store, in SQLAlchemy Core, with named indexes.
+
+The Alembic migrations under ``migrations/versions`` build exactly this schema; a test compares
+the two, so a change here without a migration fails the suite. Times are integer milliseconds
+since the epoch (UTC). NaN metric values are stored as NULL with ``is_nan`` set, because SQLite
+turns NaN into NULL on its own; infinities are stored as themselves.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "artifacts",
+    "audit_events",
+    "audit_head",
+    "experiment_tags",
+    "experiments",
+    "latest_metrics",
+    "metadata",
+    "metrics",
+    "params",
+    "runs",
+    "tags",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid); PostgreSQL wants BIGINT.
+AutoId = BigInteger().with_variant(Integer, "sqlite")
+
+KEY_LEN = 250
+NAME_LEN = 256
+RUN_ID_LEN = 32
+DIGEST_LEN = 64
+PATH_LEN = 1024
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("name"),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column(
+        "experiment_id",
+        AutoId,
+        ForeignKey("experiments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(KEY_LEN), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(RUN_ID_LEN), primary_key=True),
+    Column("experiment_id", AutoId, ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    Column("user", String(NAME_LEN), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("parent_id", String(RUN_ID_LEN), ForeignKey("runs.id"), nullable=True),
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("host", String(NAME_LEN), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("pid_started_at", BigInteger, nullable=False),
+    Index(None, "experiment_id", "start_time"),
+    Index(None, "status"),
+    Index(None, "parent_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("key", String(KEY_LEN), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("key", String(KEY_LEN), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("key", String(KEY_LEN), nullable=False),
+    Column("value", Float(precision=53), nullable=True),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index(None, "run_id", "key", "step"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("key", String(KEY_LEN), primary_key=True),
+    Column("value", Float(precision=53), nullable=True),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index(None, "key", "value"),
+)
+
+# Every reference from a recorded object to a blob goes through this one table, so that
+# garbage collection is "blobs minus digests named here". owner_kind is 'run' today; models
+# and datasets add their own kinds.
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("owner_kind", String(16), primary_key=True),
+    Column("owner_id", String(64), primary_key=True),
+    Column("path", String(PATH_LEN), primary_key=True),
+    Column("digest", String(DIGEST_LEN), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "digest"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", AutoId, primary_key=True, autoincrement=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor", String(NAME_LEN), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(128), nullable=False),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("prev_hash", String(DIGEST_LEN), nullable=False),
+    Column("hash", String(DIGEST_LEN), nullable=False),
+    UniqueConstraint("hash"),
+    Index(None, "object_type", "object_id"),
+)
+
+# One row (id = 1) holding the newest event's seq and hash. Appends lock it, which serialises
+# the chain on PostgreSQL, and verify() compares the chain's tail with it, so deleting the
+# newest events is detected too.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(DIGEST_LEN), nullable=False),
+)
