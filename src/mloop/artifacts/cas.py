@@ -1,0 +1,344 @@
+"""The content-addressed store: every blob is named by the SHA-256 of its bytes.
+
+This class is the only place that hashes, lays out keys, deduplicates and verifies; backends
+(:class:`~mloop.artifacts.base.BlobStore`) only move bytes, so none can weaken these rules.
+
+Key layout: a blob with digest ``ab12…`` (64 lowercase hex characters) is stored under
+``ab/ab12…``: the first two hex characters name a shard folder (256 of them, so no folder grows
+huge on a file system) and the full digest names the object, so a blob copied out of the store
+still carries the name it can be checked against. Objects under the store's root that do not
+follow this layout are ignored by :meth:`ContentAddressedStore.iter_blobs` and so never
+collected.
+
+Every read is verified: ``get_bytes`` and ``download`` before returning, the reader from
+``open`` when it reaches the end. A blob whose bytes do not hash to its name raises
+:class:`~mloop.errors.DigestMismatch`. Files must not change while ``put_files`` stores them:
+their digest is taken before the upload, and a later read of a changed file fails verification.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast, final
+
+from mloop.artifacts.base import BlobStore
+from mloop.errors import DigestMismatch, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from _typeshed import WriteableBuffer
+
+__all__ = [
+    "CHUNK_SIZE",
+    "BlobRef",
+    "ContentAddressedStore",
+    "StoredBlob",
+    "VerifiedReader",
+    "blob_key",
+    "check_digest",
+    "hash_file",
+]
+
+CHUNK_SIZE = 1 << 20
+"""Bytes read at a time when hashing or verifying; no blob is ever read whole into memory."""
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A stored blob: the SHA-256 hex digest of its bytes and its size in bytes."""
+
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob found in the store: digest, size and modification time (epoch seconds)."""
+
+    digest: str
+    size: int
+    modified: float
+
+
+def check_digest(digest: str) -> str:
+    """Return ``digest`` if it is 64 lowercase hex characters, else raise InvalidInput."""
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        shown = repr(digest) if len(repr(digest)) <= 80 else repr(digest)[:77] + "..."
+        raise InvalidInput(
+            f"{shown} is not a blob digest; a digest is the SHA-256 of the bytes, written as "
+            "64 lowercase hexadecimal characters",
+            digest=shown,
+        )
+    return digest
+
+
+def blob_key(digest: str) -> str:
+    """The key a blob is stored under: ``<first two hex chars>/<full digest>``."""
+    return f"{digest[:2]}/{check_digest(digest)}"
+
+
+def _digest_of_key(key: str) -> str | None:
+    shard, _, name = key.partition("/")
+    if _DIGEST.fullmatch(name) and shard == name[:2]:
+        return name
+    return None
+
+
+def hash_file(path: Path) -> BlobRef:
+    """Hash a local file by streaming it in chunks; return its digest and size."""
+    path = Path(path)
+    sha = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK_SIZE):
+                sha.update(chunk)
+                size += len(chunk)
+    except FileNotFoundError:
+        raise NotFound(f"cannot store {path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"cannot store {path}: it is a folder; store the files in it") from None
+    return BlobRef(sha.hexdigest(), size)
+
+
+def _hash_stream(stream: BinaryIO) -> str:
+    sha = hashlib.sha256()
+    while chunk := stream.read(CHUNK_SIZE):
+        sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _mismatch(digest: str, actual: str, where: str) -> DigestMismatch:
+    return DigestMismatch(
+        f"blob {digest} in {where} is corrupt: its bytes hash to {actual}; "
+        "it was edited or damaged in storage — restore it from a copy or store it again",
+        digest=digest,
+        actual=actual,
+    )
+
+
+class VerifiedReader(io.BufferedIOBase):
+    """A read-only stream over a blob that raises DigestMismatch at EOF if its bytes are wrong."""
+
+    def __init__(self, raw: BinaryIO, digest: str, where: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self._digest = digest
+        self._where = where
+        self._sha = hashlib.sha256()
+        self._verified = False
+
+    @property
+    def verified(self) -> bool:
+        """True once the whole blob was read and matched its digest."""
+        return self._verified
+
+    def readable(self) -> bool:
+        """Always True: the reader is read-only."""
+        return True
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Read up to ``size`` bytes (all if negative); at EOF, check the digest."""
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        whole = size is None or size < 0
+        data = self._raw.read(-1 if size is None or size < 0 else size)
+        self._sha.update(data)
+        if whole or (size != 0 and not data):
+            self._finish()
+        return data
+
+    def read1(self, size: int = -1, /) -> bytes:
+        """Read up to ``size`` bytes; same as :meth:`read`."""
+        return self.read(size)
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        """Read into a writable buffer; return the number of bytes read."""
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def _finish(self) -> None:
+        if self._verified:
+            return
+        actual = self._sha.hexdigest()
+        if actual != self._digest:
+            raise _mismatch(self._digest, actual, self._where)
+        self._verified = True
+
+    def close(self) -> None:
+        """Close the underlying stream."""
+        if not self.closed:
+            try:
+                self._raw.close()
+            finally:
+                super().close()
+
+
+@final
+class ContentAddressedStore:
+    """Blobs named by their SHA-256, stored once, verified on every read, over any BlobStore."""
+
+    def __init__(self, blobs: BlobStore, *, hash_workers: int | None = None) -> None:
+        self._blobs = blobs
+        self._hash_workers = hash_workers or min(8, os.cpu_count() or 1)
+
+    @property
+    def uri(self) -> str:
+        """Where the blobs live (the backend's URI)."""
+        return self._blobs.uri
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The backend that moves the bytes."""
+        return self._blobs
+
+    def __repr__(self) -> str:
+        return f"ContentAddressedStore({self._blobs!r})"
+
+    def _parallel(self, function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        if len(items) <= 1 or self._hash_workers <= 1:
+            return [function(item) for item in items]
+        with ThreadPoolExecutor(min(self._hash_workers, len(items))) as pool:
+            return list(pool.map(function, items))
+
+    def _not_found(self, digest: str) -> NotFound:
+        return NotFound(f"blob {digest} is not in the artifact store {self.uri}", digest=digest)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def put_files(self, paths: Sequence[Path]) -> list[BlobRef]:
+        """Store local files (hashed in parallel, uploaded only if missing); refs in order."""
+        paths = [Path(path) for path in paths]
+        refs = self._parallel(hash_file, paths)
+        first_source: dict[str, Path] = {}
+        for ref, path in zip(refs, paths, strict=True):
+            first_source.setdefault(ref.digest, path)
+        if not first_source:
+            return refs
+        keys = {blob_key(digest): path for digest, path in first_source.items()}
+        present = self._blobs.exists(list(keys))
+        missing = [(key, path) for key, path in keys.items() if key not in present]
+        if missing:
+            self._blobs.put(missing)
+        return refs
+
+    def put_file(self, path: Path) -> BlobRef:
+        """Store one local file; see :meth:`put_files`."""
+        return self.put_files([path])[0]
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        """Store bytes held in memory; return their ref."""
+        data = bytes(data)
+        ref = BlobRef(hashlib.sha256(data).hexdigest(), len(data))
+        key = blob_key(ref.digest)
+        if self._blobs.exists([key]):
+            return ref
+        fd, name = tempfile.mkstemp(prefix="mloop-blob-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            self._blobs.put([(key, Path(name))])
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+        return ref
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def open(self, digest: str) -> BinaryIO:
+        """Open a blob for streaming; the reader raises DigestMismatch at EOF if it is corrupt."""
+        key = blob_key(digest)
+        try:
+            raw = self._blobs.open(key)
+        except NotFound:
+            raise self._not_found(digest) from None
+        return cast(BinaryIO, VerifiedReader(raw, digest, self.uri))
+
+    def get_bytes(self, digest: str) -> bytes:
+        """Return a blob's bytes, verified against its digest."""
+        with self.open(digest) as reader:
+            return reader.read()
+
+    def download(self, digest: str, dest: Path) -> None:
+        """Write a verified blob to ``dest`` atomically; nothing is left at ``dest`` on error."""
+        self.download_many([(digest, dest)])
+
+    def download_many(self, items: Sequence[tuple[str, Path]]) -> None:
+        """Download blobs in one batch; all are verified before any is renamed into place."""
+        for digest, _ in items:
+            check_digest(digest)
+        staged: list[tuple[str, Path, Path]] = []
+        for digest, target in items:
+            dest = Path(target)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            temp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")
+            staged.append((digest, temp, dest))
+        try:
+            try:
+                self._blobs.get([(blob_key(digest), temp) for digest, temp, _ in staged])
+            except NotFound:
+                present = self.exists([digest for digest, _ in items])
+                for digest, _ in items:
+                    if digest not in present:
+                        raise self._not_found(digest) from None
+                raise
+            actual = self._parallel(lambda entry: hash_file(entry[1]).digest, staged)
+            for (digest, _, _), found in zip(staged, actual, strict=True):
+                if found != digest:
+                    raise _mismatch(digest, found, self.uri)
+            for _, temp, dest in staged:
+                os.replace(temp, dest)
+        finally:
+            for _, temp, _ in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+
+    def verify(self, digest: str) -> bool:
+        """Read a blob through and return whether its bytes match its digest."""
+        key = blob_key(digest)
+        try:
+            with self._blobs.open(key) as raw:
+                return _hash_stream(raw) == digest
+        except NotFound:
+            raise self._not_found(digest) from None
+
+    # -- inventory ----------------------------------------------------------------------------
+
+    def exists(self, digests: Sequence[str]) -> set[str]:
+        """Return the subset of ``digests`` that are stored (one batched lookup)."""
+        keys = {blob_key(digest): digest for digest in digests}
+        return {keys[key] for key in self._blobs.exists(list(keys))}
+
+    def delete(self, digests: Sequence[str]) -> None:
+        """Delete blobs by digest; missing ones are ignored."""
+        keys = [blob_key(digest) for digest in digests]
+        if keys:
+            self._blobs.delete(keys)
+
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        """Yield every blob in the store; objects outside the key layout are skipped."""
+        for info in self._blobs.iter_keys():
+            digest = _digest_of_key(info.key)
+            if digest is not None:
+                yield StoredBlob(digest=digest, size=info.size, modified=info.modified)
+
+    def cleanup_temporary(self, older_than_seconds: float) -> int:
+        """Delete the backend's leftovers of interrupted writes older than the given age."""
+        return self._blobs.cleanup_temporary(older_than_seconds)
