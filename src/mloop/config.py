@@ -34,39 +34,109 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("home", "MLOOP_HOME", str, "./.mloop",
-            "Folder for the embedded default: the SQLite database and the artifact folder."),
-    Setting("tracking_uri", "MLOOP_TRACKING_URI", str, "",
-            "Metadata store URI: sqlite:///path.db or postgresql+psycopg://user:pw@host/db. "
-            "Empty means sqlite:///$MLOOP_HOME/mloop.db."),
-    Setting("artifact_uri", "MLOOP_ARTIFACT_URI", str, "",
-            "Artifact store: a local folder or any fsspec URI (s3://bucket/prefix). "
-            "Empty means $MLOOP_HOME/artifacts."),
-    Setting("config_file", "MLOOP_CONFIG", str, "",
-            "TOML config file whose keys are the names in this table. "
-            "Empty means $MLOOP_HOME/config.toml (read only if it exists)."),
-    Setting("actor", "MLOOP_ACTOR", str, "",
-            "Who is recorded in the audit log and as a run's user. Empty means the OS user."),
-    Setting("default_experiment", "MLOOP_EXPERIMENT", str, "Default",
-            "Experiment used when a run names none."),
-    Setting("heartbeat_interval", "MLOOP_HEARTBEAT_INTERVAL", float, 15.0,
-            "Seconds between heartbeats of a running run.", minimum=0.05),
-    Setting("stale_run_after", "MLOOP_STALE_RUN_AFTER", float, 300.0,
-            "A RUNNING run whose heartbeat is older than this many seconds is marked KILLED "
-            "(a run whose process is gone on this host is marked at once).", minimum=1.0),
-    Setting("writer_batch_size", "MLOOP_WRITER_BATCH_SIZE", int, 10_000,
-            "Most points the background writer puts in one transaction.", minimum=1),
-    Setting("writer_queue_size", "MLOOP_WRITER_QUEUE_SIZE", int, 200_000,
-            "Most points waiting in memory; logging blocks (back-pressure) beyond it.", minimum=1),
-    Setting("writer_flush_interval", "MLOOP_WRITER_FLUSH_INTERVAL", float, 0.5,
-            "Longest a logged point waits in memory before the writer stores it (seconds).",
-            minimum=0.001),
-    Setting("sqlite_busy_timeout", "MLOOP_SQLITE_BUSY_TIMEOUT", float, 60.0,
-            "Seconds a SQLite writer waits for another writer's lock before failing.",
-            minimum=0.0),
-    Setting("gc_grace", "MLOOP_GC_GRACE", float, 3600.0,
-            "mloop gc never deletes a blob younger than this many seconds (an upload in flight "
-            "is not yet referenced).", minimum=0.0),
+    Setting(
+        "home",
+        "MLOOP_HOME",
+        str,
+        "./.mloop",
+        "Folder for the embedded default: the SQLite database and the artifact folder.",
+    ),
+    Setting(
+        "tracking_uri",
+        "MLOOP_TRACKING_URI",
+        str,
+        "",
+        "Metadata store URI: sqlite:///path.db or postgresql+psycopg://user:pw@host/db. "
+        "Empty means sqlite:///$MLOOP_HOME/mloop.db.",
+    ),
+    Setting(
+        "artifact_uri",
+        "MLOOP_ARTIFACT_URI",
+        str,
+        "",
+        "Artifact store: a local folder or any fsspec URI (s3://bucket/prefix). "
+        "Empty means $MLOOP_HOME/artifacts.",
+    ),
+    Setting(
+        "config_file",
+        "MLOOP_CONFIG",
+        str,
+        "",
+        "TOML config file whose keys are the names in this table. "
+        "Empty means $MLOOP_HOME/config.toml (read only if it exists).",
+    ),
+    Setting(
+        "actor",
+        "MLOOP_ACTOR",
+        str,
+        "",
+        "Who is recorded in the audit log and as a run's user. Empty means the OS user.",
+    ),
+    Setting(
+        "default_experiment",
+        "MLOOP_EXPERIMENT",
+        str,
+        "Default",
+        "Experiment used when a run names none.",
+    ),
+    Setting(
+        "heartbeat_interval",
+        "MLOOP_HEARTBEAT_INTERVAL",
+        float,
+        15.0,
+        "Seconds between heartbeats of a running run.",
+        minimum=0.05,
+    ),
+    Setting(
+        "stale_run_after",
+        "MLOOP_STALE_RUN_AFTER",
+        float,
+        300.0,
+        "A RUNNING run whose heartbeat is older than this many seconds is marked KILLED "
+        "(a run whose process is gone on this host is marked at once).",
+        minimum=1.0,
+    ),
+    Setting(
+        "writer_batch_size",
+        "MLOOP_WRITER_BATCH_SIZE",
+        int,
+        10_000,
+        "Most points the background writer puts in one transaction.",
+        minimum=1,
+    ),
+    Setting(
+        "writer_queue_size",
+        "MLOOP_WRITER_QUEUE_SIZE",
+        int,
+        200_000,
+        "Most points waiting in memory; logging blocks (back-pressure) beyond it.",
+        minimum=1,
+    ),
+    Setting(
+        "writer_flush_interval",
+        "MLOOP_WRITER_FLUSH_INTERVAL",
+        float,
+        0.5,
+        "Longest a logged point waits in memory before the writer stores it (seconds).",
+        minimum=0.001,
+    ),
+    Setting(
+        "sqlite_busy_timeout",
+        "MLOOP_SQLITE_BUSY_TIMEOUT",
+        float,
+        60.0,
+        "Seconds a SQLite writer waits for another writer's lock before failing.",
+        minimum=0.0,
+    ),
+    Setting(
+        "gc_grace",
+        "MLOOP_GC_GRACE",
+        float,
+        3600.0,
+        "mloop gc never deletes a blob younger than this many seconds (an upload in flight "
+        "is not yet referenced).",
+        minimum=0.0,
+    ),
 )
 
 

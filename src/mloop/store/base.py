@@ -286,7 +286,9 @@ class MetadataStore(ABC):
         no-op; with another digest raises Conflict (recorded paths are immutable)."""
 
     @abstractmethod
-    def list_artifacts(self, owner_kind: str, owner_id: str, prefix: str = "") -> list[ArtifactEntry]:
+    def list_artifacts(
+        self, owner_kind: str, owner_id: str, prefix: str = ""
+    ) -> list[ArtifactEntry]:
         """References of an owner whose path starts with ``prefix``, ordered by path."""
 
     @abstractmethod

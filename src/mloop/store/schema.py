@@ -1,7 +1,10 @@
 """Every table of the metadata store, in SQLAlchemy Core, with named indexes.
 
 The Alembic migrations under ``migrations/versions`` build exactly this schema; a test compares
-the two, so a change here without a migration fails the suite. Times are integer milliseconds
+the two, so a change here without a migration fails the suite. Params and tags have no
+``(key, value)`` index: search filters compile to correlated EXISTS probes served by the
+``(run_id, key)`` primary key, and PostgreSQL caps btree rows at ~2.7 kB, which long values
+would exceed. Times are integer milliseconds
 since the epoch (UTC). NaN metric values are stored as NULL with ``is_nan`` set, because SQLite
 turns NaN into NULL on its own; infinities are stored as themselves.
 """
@@ -104,29 +107,28 @@ runs = Table(
 params = Table(
     "params",
     metadata,
-    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"),
-           primary_key=True),
+    Column(
+        "run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("key", String(KEY_LEN), primary_key=True),
     Column("value", Text, nullable=False),
-    Index(None, "key", "value"),
 )
 
 tags = Table(
     "tags",
     metadata,
-    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"),
-           primary_key=True),
+    Column(
+        "run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("key", String(KEY_LEN), primary_key=True),
     Column("value", Text, nullable=False),
-    Index(None, "key", "value"),
 )
 
 metrics = Table(
     "metrics",
     metadata,
     Column("id", AutoId, primary_key=True, autoincrement=True),
-    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"),
-           nullable=False),
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("key", String(KEY_LEN), nullable=False),
     Column("value", Float(precision=53), nullable=True),
     Column("is_nan", Boolean, nullable=False),
@@ -138,8 +140,9 @@ metrics = Table(
 latest_metrics = Table(
     "latest_metrics",
     metadata,
-    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"),
-           primary_key=True),
+    Column(
+        "run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("key", String(KEY_LEN), primary_key=True),
     Column("value", Float(precision=53), nullable=True),
     Column("is_nan", Boolean, nullable=False),

@@ -1,0 +1,246 @@
+"""The reads and statements the SQL store's methods share: bulk loaders, the audit append,
+statements compiled once for the hot path, and small checks. Used only by ``sql.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection, CursorResult, Engine
+from sqlalchemy.sql import ColumnElement
+
+from mloop import audit
+from mloop.errors import InvalidName
+from mloop.store import schema as s
+from mloop.store.base import AuditEvent, Experiment, Lifecycle, Run, RunStatus, ViewType
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "STEP_THEN_TIME",
+    "Prepared",
+    "append_event",
+    "audit_events",
+    "check_key",
+    "chunks",
+    "load_experiments",
+    "load_runs",
+    "now_ms",
+    "short",
+    "view_clause",
+]
+
+# Ids per IN (...) list: well under SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
+IN_CHUNK = 5_000
+NAN = float("nan")
+
+#: Column order of the metric tuples built on the hot path.
+METRIC_COLUMNS = ("run_id", "key", "value", "is_nan", "step", "timestamp")
+#: Sort key of those tuples: (step, timestamp).
+STEP_THEN_TIME = operator.itemgetter(4, 5)
+
+
+def now_ms() -> int:
+    """The current time in integer milliseconds since the epoch (UTC)."""
+    return time.time_ns() // 1_000_000
+
+
+def short(value: str, limit: int = 80) -> str:
+    """``value`` cut to ``limit`` characters for an error message."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``items`` in slices small enough for one IN (...) list."""
+    for i in range(0, len(items), IN_CHUNK):
+        yield items[i : i + IN_CHUNK]
+
+
+def check_key(kind: str, key: str, limit: int = s.KEY_LEN) -> None:
+    """Raise InvalidName unless ``key`` is a non-empty string of at most ``limit`` characters
+    (checked here so that SQLite, which ignores VARCHAR lengths, behaves like PostgreSQL)."""
+    if not isinstance(key, str) or not key or len(key) > limit:
+        raise InvalidName(
+            f"{kind} {short(str(key))!r} is invalid: it must be a non-empty string of at most "
+            f"{limit} characters"
+        )
+
+
+def view_clause(column: Any, view: ViewType) -> ColumnElement[bool] | None:
+    """The WHERE clause on a lifecycle column for a view (None for ALL)."""
+    if view is ViewType.ALL:
+        return None
+    wanted = Lifecycle.ACTIVE if view is ViewType.ACTIVE else Lifecycle.DELETED
+    clause: ColumnElement[bool] = column == wanted.value
+    return clause
+
+
+class Prepared:
+    """A Core statement compiled once for an engine's dialect, run with plain tuples.
+
+    The hot path hands rows straight to the driver: SQLAlchemy's per-row parameter processing
+    would otherwise cost more than the database's own work. Only for columns whose values the
+    drivers take as they are (str, int, float, bool, None).
+    """
+
+    def __init__(self, engine: Engine, statement: Any, columns: Sequence[str]) -> None:
+        compiled = statement.compile(dialect=engine.dialect, column_keys=list(columns))
+        self.sql: str = compiled.string
+        self.columns = tuple(columns)
+        self.named = not compiled.positional
+        self.order: list[int] | None = None
+        if compiled.positional:
+            order = [self.columns.index(name) for name in compiled.positiontup or ()]
+            if order != list(range(len(self.columns))):
+                self.order = order
+
+    def _params(self, row: tuple[Any, ...]) -> Any:
+        if self.named:
+            return dict(zip(self.columns, row, strict=True))
+        if self.order is not None:
+            return tuple(row[i] for i in self.order)
+        return row
+
+    def execute(self, conn: Connection, row: tuple[Any, ...]) -> CursorResult[Any]:
+        """Run the statement once with one row of parameters."""
+        return conn.exec_driver_sql(self.sql, self._params(row))
+
+    def executemany(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Run the statement once per row, in one executemany call."""
+        params: Any = rows if not self.named and self.order is None else map(self._params, rows)
+        conn.exec_driver_sql(self.sql, list(params))
+
+
+def load_experiments(conn: Connection, where: Any) -> list[Experiment]:
+    """Experiments matching ``where`` (None: all), ordered by id, with their tags."""
+    e, t = s.experiments, s.experiment_tags
+    query = select(e.c.id, e.c.name, e.c.lifecycle, e.c.created_at, e.c.updated_at)
+    if where is not None:
+        query = query.where(where)
+    rows = conn.execute(query.order_by(e.c.id)).all()
+    tags: dict[int, dict[str, str]] = {r[0]: {} for r in rows}
+    if rows:
+        tag_query = select(t.c.experiment_id, t.c.key, t.c.value)
+        if where is not None:
+            tag_query = tag_query.where(t.c.experiment_id.in_(list(tags)))
+        for eid, key, value in conn.execute(tag_query):
+            if eid in tags:
+                tags[eid][key] = value
+    return [Experiment(r[0], r[1], Lifecycle(r[2]), r[3], r[4], tags[r[0]]) for r in rows]
+
+
+_RUN_COLUMNS = tuple(
+    s.runs.c[name]
+    for name in (
+        "id",
+        "experiment_id",
+        "name",
+        "status",
+        "lifecycle",
+        "user",
+        "start_time",
+        "end_time",
+        "parent_id",
+        "heartbeat_at",
+        "host",
+        "pid",
+    )
+)
+
+
+def load_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, Run]:
+    """Bulk-load runs by id: one query per table (runs, params, tags, latest metrics)."""
+    found: dict[str, Run] = {}
+    lm = s.latest_metrics
+    for chunk in chunks(list(dict.fromkeys(run_ids))):
+        rows = conn.execute(select(*_RUN_COLUMNS).where(s.runs.c.id.in_(chunk))).all()
+        if not rows:
+            continue
+        ids = [r[0] for r in rows]
+        params: dict[str, dict[str, str]] = {i: {} for i in ids}
+        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+        metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
+        for table, target in ((s.params, params), (s.tags, tags)):
+            query = select(table.c.run_id, table.c.key, table.c.value)
+            for rid, key, value in conn.execute(query.where(table.c.run_id.in_(ids))):
+                target[rid][key] = value
+        query = select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan)
+        metric_rows: Any = conn.execute(query.where(lm.c.run_id.in_(ids)))
+        for rid, key, value, nan in metric_rows:
+            metrics[rid][key] = NAN if nan else value
+        for r in rows:
+            rid = r[0]
+            found[rid] = Run(
+                rid, r[1], r[2], RunStatus(r[3]), Lifecycle(r[4]), r[5], r[6], r[7], r[8],
+                r[9], r[10], r[11], params[rid], metrics[rid], tags[rid],
+            )  # fmt: skip
+    return found
+
+
+def append_event(
+    conn: Connection,
+    dialect_insert: Callable[..., Any],
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> AuditEvent:
+    """Chain one audit event to the head, inside the caller's transaction.
+
+    The head row is locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    serialises writers), so concurrent appends form one chain.
+    """
+    h = s.audit_head
+    head_query = select(h.c.seq, h.c.hash).where(h.c.id == 1).with_for_update()
+    head = conn.execute(head_query).first()
+    if head is None:
+        seed = dialect_insert(h).values(id=1, seq=0, hash=audit.GENESIS_HASH)
+        conn.execute(seed.on_conflict_do_nothing(index_elements=[h.c.id]))
+        head = conn.execute(head_query).one()
+    prev_hash = str(head[1])
+    seq, ts = int(head[0]) + 1, now_ms()
+    digest = audit.event_hash(
+        prev_hash, seq, ts, actor, action, object_type, object_id, before, after
+    )
+    conn.execute(
+        s.audit_events.insert().values(
+            seq=seq,
+            ts=ts,
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            before=None if before is None else audit.canonical_json(before),
+            after=None if after is None else audit.canonical_json(after),
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+    )
+    conn.execute(update(h).where(h.c.id == 1).values(seq=seq, hash=digest))
+    return AuditEvent(
+        seq, ts, actor, action, object_type, object_id, before, after, prev_hash, digest
+    )
+
+
+def audit_events(rows: Iterable[Any]) -> Iterator[AuditEvent]:
+    """AuditEvent records from rows of the audit_events table."""
+    for row in rows:
+        yield AuditEvent(
+            seq=row.seq,
+            ts=row.ts,
+            actor=row.actor,
+            action=row.action,
+            object_type=row.object_type,
+            object_id=row.object_id,
+            before=None if row.before is None else json.loads(row.before),
+            after=None if row.after is None else json.loads(row.after),
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+        )

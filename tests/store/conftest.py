@@ -1,0 +1,1 @@
+"""Store tests use the shared backend fixtures from tests.fixtures.stores (root conftest)."""
