@@ -1,3 +1,98 @@
-"""mloop: the whole machine-learning lifecycle as one closed loop."""
+"""mloop: the whole machine-learning lifecycle as one closed loop.
+
+The Python API::
+
+    import mloop
+
+    with mloop.start_run(experiment="fraud", run_name="baseline") as run:
+        run.log_params({"lr": 0.01, "depth": 6})
+        run.log_metric("loss", 0.3, step=3)
+        run.log_artifact("plots/roc.png")
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from mloop import errors
+from mloop.artifacts.gc import GcReport
+from mloop.audit import AuditReport
+from mloop.config import Settings, load_settings
+from mloop.store.base import ArtifactEntry, Experiment, Metric, Run, RunStatus
+from mloop.tracking.client import RunPage, TrackingClient
+from mloop.tracking.fluent import (
+    active_run,
+    create_experiment,
+    delete_experiment,
+    delete_run,
+    download_artifacts,
+    end_run,
+    flush,
+    gc,
+    get_experiment,
+    get_metric_history,
+    get_run,
+    list_artifacts,
+    list_experiments,
+    log_artifact,
+    log_artifacts,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    rename_experiment,
+    restore_experiment,
+    restore_run,
+    search_runs,
+    set_experiment,
+    set_tag,
+    set_tags,
+    start_run,
+    verify_audit,
+)
+from mloop.tracking.run import ActiveRun
+
+__all__ = [
+    "ActiveRun",
+    "ArtifactEntry",
+    "AuditReport",
+    "Experiment",
+    "GcReport",
+    "Metric",
+    "Run",
+    "RunPage",
+    "RunStatus",
+    "Settings",
+    "TrackingClient",
+    "__version__",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "download_artifacts",
+    "end_run",
+    "errors",
+    "flush",
+    "gc",
+    "get_experiment",
+    "get_metric_history",
+    "get_run",
+    "list_artifacts",
+    "list_experiments",
+    "load_settings",
+    "log_artifact",
+    "log_artifacts",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "rename_experiment",
+    "restore_experiment",
+    "restore_run",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "start_run",
+    "verify_audit",
+]
