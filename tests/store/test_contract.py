@@ -166,10 +166,24 @@ def test_get_runs_keeps_order_and_skips_missing(store: MetadataStore) -> None:
     assert store.get_runs([]) == []
 
 
+def test_create_run_with_artifacts(store: MetadataStore) -> None:
+    exp = store.create_experiment("with-refs", actor=ACTOR)
+    digest = "a" * 64
+    run = new_run(store, exp.id, artifacts=[("env/req.txt", digest, 3)])
+    assert [(a.path, a.digest, a.size) for a in store.list_artifacts("run", run.id)] == [
+        ("env/req.txt", digest, 3)
+    ]
+    with pytest.raises(Conflict):
+        new_run(store, exp.id, artifacts=[("x", "b" * 64, 1), ("x", "c" * 64, 1)])
+    assert len(store.search_runs(experiment_ids=[exp.id]).items) == 1  # nothing partial
+
+
 def test_run_status_transitions(store: MetadataStore) -> None:
     run = new_run(store)
-    assert store.set_run_status(run.id, RunStatus.RUNNING, end_time=None, actor=ACTOR) == run
-    done = store.set_run_status(run.id, RunStatus.FINISHED, end_time=5000, actor=ACTOR)
+    store.set_run_status(run.id, RunStatus.RUNNING, end_time=None, actor=ACTOR)
+    assert store.get_run(run.id) == run
+    store.set_run_status(run.id, RunStatus.FINISHED, end_time=5000, actor=ACTOR)
+    done = store.get_run(run.id)
     assert done.status is RunStatus.FINISHED and done.end_time == 5000
     # same status again: no-op
     store.set_run_status(run.id, RunStatus.FINISHED, end_time=6000, actor=ACTOR)

@@ -26,6 +26,7 @@ __all__ = [
     "MetricRow",
     "Page",
     "Run",
+    "RunEnd",
     "RunLiveness",
     "RunStatus",
     "TagRow",
@@ -110,6 +111,16 @@ class Metric:
     value: float
     step: int
     timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """A run's move to its final status, written with the run's last batch of data."""
+
+    run_id: str
+    status: RunStatus
+    end_time: int
+    actor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +222,11 @@ class MetadataStore(ABC):
         tags: dict[str, str] | None,
         actor: str,
         run_id: str | None = None,
+        artifacts: Sequence[tuple[str, str, int]] = (),
     ) -> Run:
-        """Create a RUNNING run. Raises NotFound (experiment or parent), InvalidState (deleted
-        experiment), AlreadyExists (run_id given and taken)."""
+        """Create a RUNNING run with its tags and (path, digest, size) artifact references in
+        one transaction. Raises NotFound (experiment or parent), InvalidState (deleted
+        experiment), AlreadyExists (run_id given and taken), Conflict (a path given twice)."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> Run:
@@ -226,7 +239,7 @@ class MetadataStore(ABC):
     @abstractmethod
     def set_run_status(
         self, run_id: str, status: RunStatus, *, end_time: int | None, actor: str
-    ) -> Run:
+    ) -> None:
         """Move a run to a status. Moving a terminal run to another status raises InvalidState;
         setting the status it already has is a no-op. Raises NotFound."""
 
@@ -249,10 +262,14 @@ class MetadataStore(ABC):
         metrics: Sequence[MetricRow] = (),
         params: Sequence[TagRow] = (),
         tags: Sequence[TagRow] = (),
+        end: RunEnd | None = None,
     ) -> None:
         """Write metric points, params and tags for any runs in one transaction: all or none.
-        Raises NotFound (a run), InvalidState (a deleted run), ParamConflict (a param already
-        logged with another value; same value is a no-op)."""
+        With ``end``, that run also moves to its final status in the same transaction (as
+        ``set_run_status`` would), so a finished run always has all its data.
+        Raises NotFound (a run), InvalidState (a deleted run, or ``end`` on a run already in
+        another final status), ParamConflict (a param already logged with another value; same
+        value is a no-op)."""
 
     @abstractmethod
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:

@@ -53,12 +53,23 @@ class BatchStatements:
             engine, select(r.c.id, r.c.lifecycle).where(r.c.id == bindparam("run_id")), ["run_id"]
         )
         p, t = s.params, s.tags
-        self.param_insert = dialect_insert(p).on_conflict_do_nothing(
-            index_elements=[p.c.run_id, p.c.key]
+        self.param_insert = q.Prepared(
+            engine,
+            dialect_insert(p).on_conflict_do_nothing(index_elements=[p.c.run_id, p.c.key]),
+            ["run_id", "key", "value"],
+        )
+        self.run_params = q.Prepared(
+            engine,
+            select(p.c.key, p.c.value).where(p.c.run_id == bindparam("run_id")),
+            ["run_id"],
         )
         tag_upsert = dialect_insert(t)
-        self.tag_upsert = tag_upsert.on_conflict_do_update(
-            index_elements=[t.c.run_id, t.c.key], set_={"value": tag_upsert.excluded.value}
+        self.tag_upsert = q.Prepared(
+            engine,
+            tag_upsert.on_conflict_do_update(
+                index_elements=[t.c.run_id, t.c.key], set_={"value": tag_upsert.excluded.value}
+            ),
+            ["run_id", "key", "value"],
         )
 
     @staticmethod
@@ -106,10 +117,7 @@ class BatchStatements:
         if batch.params:
             self._write_params(conn, batch.params)
         if batch.tags:
-            conn.execute(
-                self.tag_upsert,
-                [{"run_id": r, "key": k, "value": v} for (r, k), v in batch.tags.items()],
-            )
+            self.tag_upsert.executemany(conn, [(r, k, v) for (r, k), v in batch.tags.items()])
 
     def _check_runs(self, conn: Connection, run_ids: list[str]) -> None:
         seen: dict[str, str] = {}
@@ -133,24 +141,18 @@ class BatchStatements:
             )
 
     def _write_params(self, conn: Connection, values: dict[tuple[str, str], str]) -> None:
-        conn.execute(
-            self.param_insert,
-            [{"run_id": r, "key": k, "value": v} for (r, k), v in values.items()],
-        )
-        # Whatever was stored before (or written concurrently) is now in the table: one read
-        # tells whether a stored value differs from the one just logged.
-        p = s.params
-        query = select(p.c.run_id, p.c.key, p.c.value).where(
-            p.c.run_id.in_(sorted({r for r, _ in values})),
-            p.c.key.in_(sorted({k for _, k in values})),
-        )
-        for run_id, key, stored in conn.execute(query):
-            wanted = values.get((run_id, key))
-            if wanted is not None and wanted != stored:
-                raise ParamConflict(
-                    f"param {key!r} was already logged as {q.short(stored)!r} for run {run_id}; "
-                    f"cannot log {q.short(wanted)!r}: params are immutable — log a new run or "
-                    "use a tag",
-                    run_id=run_id,
-                    key=key,
-                )
+        self.param_insert.executemany(conn, [(r, k, v) for (r, k), v in values.items()])
+        # Whatever was stored before (or written concurrently) is now in the table: reading
+        # each run's params back tells whether a stored value differs from the one logged.
+        # Runs have tens of params, so one compiled per-run read beats an IN list compiled anew.
+        for run_id in sorted({r for r, _ in values}):
+            for key, stored in self.run_params.execute(conn, (run_id,)):
+                wanted = values.get((run_id, key))
+                if wanted is not None and wanted != stored:
+                    raise ParamConflict(
+                        f"param {key!r} was already logged as {q.short(stored)!r} for run "
+                        f"{run_id}; cannot log {q.short(wanted)!r}: params are immutable — log "
+                        "a new run or use a tag",
+                        run_id=run_id,
+                        key=key,
+                    )

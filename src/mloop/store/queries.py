@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import Connection, CursorResult, Engine
+from sqlalchemy import bindparam, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
 from mloop import audit
@@ -23,6 +24,7 @@ __all__ = [
     "METRIC_COLUMNS",
     "STEP_THEN_TIME",
     "Prepared",
+    "Statements",
     "append_event",
     "audit_events",
     "check_key",
@@ -82,9 +84,11 @@ def view_clause(column: Any, view: ViewType) -> ColumnElement[bool] | None:
 class Prepared:
     """A Core statement compiled once for an engine's dialect, run with plain tuples.
 
-    The hot path hands rows straight to the driver: SQLAlchemy's per-row parameter processing
-    would otherwise cost more than the database's own work. Only for columns whose values the
-    drivers take as they are (str, int, float, bool, None).
+    The hot path hands rows straight to the driver's cursor, inside the caller's SQLAlchemy
+    transaction: SQLAlchemy's per-call execution machinery (result proxies, events, parameter
+    processing) costs more than the database's own work for these small statements. Driver
+    errors are re-raised as SQLAlchemy's exception classes, so callers translate them as usual.
+    Only for columns whose values the drivers take as they are (str, int, float, bool, None).
     """
 
     def __init__(self, engine: Engine, statement: Any, columns: Sequence[str]) -> None:
@@ -105,14 +109,35 @@ class Prepared:
             return tuple(row[i] for i in self.order)
         return row
 
-    def execute(self, conn: Connection, row: tuple[Any, ...]) -> CursorResult[Any]:
-        """Run the statement once with one row of parameters."""
-        return conn.exec_driver_sql(self.sql, self._params(row))
+    def _run(self, conn: Connection, params: Any, many: bool) -> list[Any]:
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if many:
+                cursor.executemany(self.sql, params)
+                return []
+            cursor.execute(self.sql, params)
+            return list(cursor.fetchall()) if cursor.description else []
+        except dbapi_error as exc:
+            raise sa_exc.DBAPIError.instance(
+                self.sql, params, exc, dbapi_error, dialect=conn.dialect, ismulti=many
+            ) from exc
+        finally:
+            cursor.close()
+
+    def execute(self, conn: Connection, row: tuple[Any, ...]) -> list[Any]:
+        """Run the statement once with one row of parameters; the rows it returns, if any."""
+        return self._run(conn, self._params(row), many=False)
+
+    def first(self, conn: Connection, row: tuple[Any, ...]) -> Any | None:
+        """Run a query; its first row, or None."""
+        rows = self.execute(conn, row)
+        return rows[0] if rows else None
 
     def executemany(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Run the statement once per row, in one executemany call."""
         params: Any = rows if not self.named and self.order is None else map(self._params, rows)
-        conn.exec_driver_sql(self.sql, list(params))
+        self._run(conn, list(params), many=True)
 
 
 def load_experiments(conn: Connection, where: Any) -> list[Experiment]:
@@ -181,9 +206,69 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, Run]:
     return found
 
 
+class Statements:
+    """The statements of the run lifecycle and the audit append, compiled once per engine.
+
+    Starting and ending a run is on the hot path of every training loop; compiling once and
+    handing tuples to the driver keeps SQLAlchemy's per-call overhead out of it.
+    """
+
+    def __init__(self, engine: Engine, dialect_insert: Callable[..., Any]) -> None:
+        e, r, h = s.experiments, s.runs, s.audit_head
+        self.experiment_state = Prepared(
+            engine,
+            select(e.c.name, e.c.lifecycle).where(e.c.id == bindparam("experiment_id")),
+            ["experiment_id"],
+        )
+        self.run_state = Prepared(
+            engine,
+            select(r.c.status, r.c.lifecycle, r.c.end_time).where(r.c.id == bindparam("run_id")),
+            ["run_id"],
+        )
+        self.run_insert = Prepared(engine, r.insert(), RUN_INSERT_COLUMNS)
+        self.tag_insert = Prepared(engine, s.tags.insert(), ["run_id", "key", "value"])
+        self.artifact_insert = Prepared(engine, s.artifacts.insert(), ARTIFACT_COLUMNS)
+        self.status_update = Prepared(
+            engine,
+            update(r)
+            .where(r.c.id == bindparam("the_run"))
+            .values(status=bindparam("new_status"), end_time=bindparam("new_end")),
+            ["new_status", "new_end", "the_run"],
+        )
+        self.head = Prepared(
+            engine,
+            select(h.c.seq, h.c.hash).where(h.c.id == bindparam("head_id")).with_for_update(),
+            ["head_id"],
+        )
+        self.head_seed = Prepared(
+            engine,
+            dialect_insert(h).on_conflict_do_nothing(index_elements=[h.c.id]),
+            ["id", "seq", "hash"],
+        )
+        self.event_insert = Prepared(engine, s.audit_events.insert(), AUDIT_COLUMNS)
+        self.head_update = Prepared(
+            engine,
+            update(h)
+            .where(h.c.id == bindparam("head_id"))
+            .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")),
+            ["new_seq", "new_hash", "head_id"],
+        )
+
+
+RUN_INSERT_COLUMNS = (
+    "id", "experiment_id", "name", "status", "lifecycle", "user", "start_time", "end_time",
+    "parent_id", "heartbeat_at", "host", "pid", "pid_started_at",
+)  # fmt: skip
+ARTIFACT_COLUMNS = ("owner_kind", "owner_id", "path", "digest", "size", "created_at")
+AUDIT_COLUMNS = (
+    "seq", "ts", "actor", "action", "object_type", "object_id", "before", "after", "prev_hash",
+    "hash",
+)  # fmt: skip
+
+
 def append_event(
     conn: Connection,
-    dialect_insert: Callable[..., Any],
+    statements: Statements,
     *,
     actor: str,
     action: str,
@@ -197,33 +282,26 @@ def append_event(
     The head row is locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already
     serialises writers), so concurrent appends form one chain.
     """
-    h = s.audit_head
-    head_query = select(h.c.seq, h.c.hash).where(h.c.id == 1).with_for_update()
-    head = conn.execute(head_query).first()
+    head = statements.head.first(conn, (1,))
     if head is None:
-        seed = dialect_insert(h).values(id=1, seq=0, hash=audit.GENESIS_HASH)
-        conn.execute(seed.on_conflict_do_nothing(index_elements=[h.c.id]))
-        head = conn.execute(head_query).one()
+        statements.head_seed.execute(conn, (1, 0, audit.GENESIS_HASH))
+        head = statements.head.first(conn, (1,))
+        assert head is not None
     prev_hash = str(head[1])
     seq, ts = int(head[0]) + 1, now_ms()
     digest = audit.event_hash(
         prev_hash, seq, ts, actor, action, object_type, object_id, before, after
     )
-    conn.execute(
-        s.audit_events.insert().values(
-            seq=seq,
-            ts=ts,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            before=None if before is None else audit.canonical_json(before),
-            after=None if after is None else audit.canonical_json(after),
-            prev_hash=prev_hash,
-            hash=digest,
-        )
-    )
-    conn.execute(update(h).where(h.c.id == 1).values(seq=seq, hash=digest))
+    statements.event_insert.execute(
+        conn,
+        (
+            seq, ts, actor, action, object_type, object_id,
+            None if before is None else audit.canonical_json(before),
+            None if after is None else audit.canonical_json(after),
+            prev_hash, digest,
+        ),
+    )  # fmt: skip
+    statements.head_update.execute(conn, (seq, digest, 1))
     return AuditEvent(
         seq, ts, actor, action, object_type, object_id, before, after, prev_hash, digest
     )

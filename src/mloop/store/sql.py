@@ -8,7 +8,9 @@ writes on connections marked "write", so SQLite can start write transactions wit
 
 from __future__ import annotations
 
+import os
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -45,6 +47,7 @@ from mloop.store.base import (
     MetricRow,
     Page,
     Run,
+    RunEnd,
     RunLiveness,
     RunStatus,
     TagRow,
@@ -72,6 +75,8 @@ class SqlStore(MetadataStore):
         self._reader = engine.execution_options(**{migrations.TXN_OPTION: "read"})
         self._writer = engine.execution_options(**{migrations.TXN_OPTION: "write"})
         self._batch = BatchStatements(engine, type(self).dialect_insert)
+        self._stmts = q.Statements(engine, type(self).dialect_insert)
+        _stores.add(self)
         if migrate:
             try:
                 self.upgrade()
@@ -144,7 +149,7 @@ class SqlStore(MetadataStore):
     ) -> AuditEvent:
         """Append the audit event of a change; the object type is the action's prefix."""
         return q.append_event(
-            conn, type(self).dialect_insert, actor=actor, action=action,
+            conn, self._stmts, actor=actor, action=action,
             object_type=action.partition(".")[0], object_id=object_id, before=before, after=after,
         )  # fmt: skip
 
@@ -312,10 +317,7 @@ class SqlStore(MetadataStore):
         return found[run_id]
 
     def _run_state(self, conn: Connection, run_id: str) -> Any:
-        r = s.runs
-        row = conn.execute(
-            select(r.c.status, r.c.lifecycle, r.c.end_time).where(r.c.id == run_id)
-        ).first()
+        row = self._stmts.run_state.first(conn, (run_id,))
         if row is None:
             raise NotFound(f"no run with id {run_id!r}")
         return row
@@ -334,9 +336,11 @@ class SqlStore(MetadataStore):
         tags: dict[str, str] | None,
         actor: str,
         run_id: str | None = None,
+        artifacts: Sequence[tuple[str, str, int]] = (),
     ) -> Run:
-        """Create a RUNNING run. Raises NotFound (experiment or parent), InvalidState (deleted
-        experiment), AlreadyExists (run_id given and taken)."""
+        """Create a RUNNING run, with its tags and artifact references, in one transaction.
+        Raises NotFound (experiment or parent), InvalidState (deleted experiment),
+        AlreadyExists (run_id given and taken), Conflict (one path given twice)."""
         if len(name) > s.NAME_LEN:
             raise InvalidName(f"run name {q.short(name)!r} is longer than {s.NAME_LEN} characters")
         if run_id is not None and (not run_id or len(run_id) > s.RUN_ID_LEN):
@@ -345,40 +349,30 @@ class SqlStore(MetadataStore):
         for key in tags:
             q.check_key("tag key", key)
         new_id = run_id or uuid.uuid4().hex
+        refs = _artifact_rows("run", new_id, artifacts)
+        st = self._stmts
         with self._write(duplicate=f"a run with id {new_id!r} already exists") as conn:
-            experiment = self._experiment(conn, experiment_id)
-            if experiment.lifecycle is Lifecycle.DELETED:
+            experiment = st.experiment_state.first(conn, (experiment_id,))
+            if experiment is None:
+                raise NotFound(f"no experiment with id {experiment_id}")
+            if experiment[1] == Lifecycle.DELETED:
                 raise InvalidState(
-                    f"experiment {experiment.name!r} (id {experiment_id}) is deleted; "
+                    f"experiment {experiment[0]!r} (id {experiment_id}) is deleted; "
                     "restore it before creating runs in it"
                 )
             if parent_id is not None:
                 self._run_state(conn, parent_id)
-            r = s.runs
-            if run_id is not None and conn.execute(select(r.c.id).where(r.c.id == run_id)).first():
-                raise AlreadyExists(f"a run with id {run_id!r} already exists")
-            conn.execute(
-                r.insert().values(
-                    id=new_id,
-                    experiment_id=experiment_id,
-                    name=name,
-                    status=RunStatus.RUNNING.value,
-                    lifecycle=Lifecycle.ACTIVE.value,
-                    user=user,
-                    start_time=start_time,
-                    end_time=None,
-                    parent_id=parent_id,
-                    heartbeat_at=start_time,
-                    host=host,
-                    pid=pid,
-                    pid_started_at=pid_started_at,
-                )
-            )
+            st.run_insert.execute(
+                conn,
+                (
+                    new_id, experiment_id, name, RunStatus.RUNNING.value, Lifecycle.ACTIVE.value,
+                    user, start_time, None, parent_id, start_time, host, pid, pid_started_at,
+                ),
+            )  # fmt: skip
             if tags:
-                conn.execute(
-                    s.tags.insert(),
-                    [{"run_id": new_id, "key": k, "value": v} for k, v in tags.items()],
-                )
+                st.tag_insert.executemany(conn, [(new_id, k, v) for k, v in tags.items()])
+            if refs:
+                st.artifact_insert.executemany(conn, refs)
             self._audit(
                 conn,
                 actor,
@@ -392,23 +386,10 @@ class SqlStore(MetadataStore):
                     "parent_id": parent_id,
                 },
             )
-            return Run(
-                new_id,
-                experiment_id,
-                name,
-                RunStatus.RUNNING,
-                Lifecycle.ACTIVE,
-                user,
-                start_time,
-                None,
-                parent_id,
-                start_time,
-                host,
-                pid,
-                {},
-                {},
-                tags,
-            )
+        return Run(
+            new_id, experiment_id, name, RunStatus.RUNNING, Lifecycle.ACTIVE, user, start_time,
+            None, parent_id, start_time, host, pid, {}, {}, tags,
+        )  # fmt: skip
 
     def get_run(self, run_id: str) -> Run:
         """Return a run with params, tags and latest metrics. Raises NotFound."""
@@ -425,35 +406,35 @@ class SqlStore(MetadataStore):
 
     def set_run_status(
         self, run_id: str, status: RunStatus, *, end_time: int | None, actor: str
-    ) -> Run:
+    ) -> None:
         """Move a run to a status. Moving a terminal run to another status raises InvalidState;
         setting the status it already has is a no-op. Raises NotFound."""
-        status = RunStatus(status)
         with self._write() as conn:
-            state = self._run_state(conn, run_id)
-            old = RunStatus(state[0])
-            if old is status:
-                return self._run(conn, run_id)
-            if old.is_terminal:
-                raise InvalidState(
-                    f"run {run_id} is already {old.value}; a finished run cannot become "
-                    f"{status.value} — start a new run instead"
-                )
-            if status.is_terminal and end_time is None:
-                end_time = q.now_ms()
-            r = s.runs
-            conn.execute(
-                update(r).where(r.c.id == run_id).values(status=status.value, end_time=end_time)
+            self._set_status(conn, run_id, RunStatus(status), end_time, actor)
+
+    def _set_status(
+        self, conn: Connection, run_id: str, status: RunStatus, end_time: int | None, actor: str
+    ) -> None:
+        state = self._run_state(conn, run_id)
+        old = RunStatus(state[0])
+        if old is status:
+            return
+        if old.is_terminal:
+            raise InvalidState(
+                f"run {run_id} is already {old.value}; a finished run cannot become "
+                f"{status.value} — start a new run instead"
             )
-            self._audit(
-                conn,
-                actor,
-                "run.status_changed",
-                run_id,
-                {"status": old.value, "end_time": state[2]},
-                {"status": status.value, "end_time": end_time},
-            )
-            return self._run(conn, run_id)
+        if status.is_terminal and end_time is None:
+            end_time = q.now_ms()
+        self._stmts.status_update.execute(conn, (status.value, end_time, run_id))
+        self._audit(
+            conn,
+            actor,
+            "run.status_changed",
+            run_id,
+            {"status": old.value, "end_time": state[2]},
+            {"status": status.value, "end_time": end_time},
+        )
 
     def set_run_lifecycle(self, run_id: str, lifecycle: Lifecycle, *, actor: str) -> Run:
         """Soft-delete or restore a run. Raises NotFound."""
@@ -505,15 +486,19 @@ class SqlStore(MetadataStore):
         metrics: Sequence[MetricRow] = (),
         params: Sequence[TagRow] = (),
         tags: Sequence[TagRow] = (),
+        end: RunEnd | None = None,
     ) -> None:
         """Write metric points, params and tags for any runs in one transaction: all or none.
-        Raises NotFound (a run), InvalidState (a deleted run), ParamConflict (a param already
-        logged with another value; same value is a no-op)."""
-        if not (metrics or params or tags):
+        With ``end``, that run also moves to its final status in the same transaction.
+        Raises NotFound (a run), InvalidState (a deleted run, or ``end`` on a run already in
+        another final status), ParamConflict (a param already logged with another value)."""
+        if not (metrics or params or tags or end):
             return
         batch = self._batch.prepare(metrics, params, tags)
         with self._write() as conn:
             self._batch.write(conn, batch)
+            if end is not None:
+                self._set_status(conn, end.run_id, end.status, end.end_time, end.actor)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """All points of one metric of a run, ordered by step then timestamp. Raises NotFound."""
@@ -626,19 +611,7 @@ class SqlStore(MetadataStore):
         no-op; with another digest raises Conflict (recorded paths are immutable)."""
         if not entries:
             return
-        wanted: dict[str, tuple[str, int]] = {}
-        for path, digest, size in entries:
-            if len(path) > s.PATH_LEN or len(digest) > s.DIGEST_LEN:
-                raise InvalidInput(
-                    f"artifact path {q.short(path)!r} or digest is too long (limits: "
-                    f"{s.PATH_LEN} and {s.DIGEST_LEN} characters)"
-                )
-            prior = wanted.setdefault(path, (digest, size))
-            if prior[0] != digest:
-                raise Conflict(
-                    f"artifact path {path!r} of {owner_kind} {owner_id} is given twice with "
-                    f"different contents ({prior[0][:12]}… and {digest[:12]}…)"
-                )
+        wanted = {row[2]: (row[3], row[4]) for row in _artifact_rows(owner_kind, owner_id, entries)}
         a = s.artifacts
         now = q.now_ms()
         with self._write() as conn:
@@ -708,7 +681,7 @@ class SqlStore(MetadataStore):
         """Append one event (for changes not made through another store method)."""
         with self._write() as conn:
             return q.append_event(
-                conn, type(self).dialect_insert, actor=actor, action=action,
+                conn, self._stmts, actor=actor, action=action,
                 object_type=object_type, object_id=object_id, before=before, after=after,
             )  # fmt: skip
 
@@ -746,3 +719,40 @@ class SqlStore(MetadataStore):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._describe()!r})"
+
+
+def _artifact_rows(
+    owner_kind: str, owner_id: str, entries: Sequence[tuple[str, str, int]]
+) -> list[tuple[str, str, str, str, int, int]]:
+    """Checked rows for the artifacts table. Raises InvalidInput (too long), Conflict (a path given
+    twice with different digests)."""
+    wanted: dict[str, tuple[str, int]] = {}
+    for path, digest, size in entries:
+        if len(path) > s.PATH_LEN or len(digest) > s.DIGEST_LEN:
+            raise InvalidInput(
+                f"artifact path {q.short(path)!r} or digest is too long (limits: "
+                f"{s.PATH_LEN} and {s.DIGEST_LEN} characters)"
+            )
+        prior = wanted.setdefault(path, (digest, size))
+        if prior[0] != digest:
+            raise Conflict(
+                f"artifact path {path!r} of {owner_kind} {owner_id} is given twice with "
+                f"different contents ({prior[0][:12]}… and {digest[:12]}…)"
+            )
+    now = q.now_ms()
+    return [(owner_kind, owner_id, p, d, n, now) for p, (d, n) in wanted.items()]
+
+
+# A forked child must not use connections inherited from its parent (both would talk on one
+# socket or file handle): drop them from the pool without closing them, which the parent
+# still uses, so the child opens its own.
+_stores: weakref.WeakSet[SqlStore] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    for store in list(_stores):
+        store.engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_connections_after_fork)

@@ -34,6 +34,7 @@ from mloop.store.base import (
     MetadataStore,
     Metric,
     Run,
+    RunEnd,
     RunStatus,
     ViewType,
 )
@@ -301,6 +302,8 @@ class TrackingClient:
         source = source_module.capture_source() if capture_source else None
         if source is not None:
             user_tags = {**source.tags, **user_tags}
+        # Blobs first, references with the run: a run never names a blob that is not stored.
+        refs = self._put_source_artifacts(source.artifacts) if source is not None else []
         me = liveness.current_process()
         try:
             record = self.store.create_run(
@@ -314,13 +317,12 @@ class TrackingClient:
                 pid_started_at=me.started_at,
                 tags=user_tags,
                 actor=self.settings.actor,
+                artifacts=refs,
             )
         except MloopError:
             self._experiment_cache.clear()
             raise
         run = ActiveRun(self, record, owner_pid=me.pid)
-        if source is not None and source.artifacts:
-            self._log_source_artifacts(run.id, source.artifacts)
         with self._lock:
             self._runs[run.id] = run
         self._heartbeat.add(run.id)
@@ -349,14 +351,14 @@ class TrackingClient:
                 return current.id, current.experiment_id
         return None, None
 
-    def _log_source_artifacts(self, run_id: str, artifacts: Mapping[str, bytes]) -> None:
+    def _put_source_artifacts(self, artifacts: Mapping[str, bytes]) -> list[tuple[str, str, int]]:
         # put_bytes every time (it is a hash and one existence check): a cached "already
         # uploaded" could outlive a garbage collection and leave a reference to nothing.
         entries = []
         for path, data in artifacts.items():
             ref = self.artifacts.put_bytes(data)
             entries.append((path, ref.digest, ref.size))
-        self.store.add_artifacts("run", run_id, entries)
+        return entries
 
     def end_run(self, run: ActiveRun, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """Flush a run's queued writes, then mark it ``status`` (FINISHED, FAILED or KILLED).
@@ -372,8 +374,10 @@ class TrackingClient:
             run._sampler.stop()
         run.ended = True
         failure: MloopError | None = None
+        ended = False
         try:
-            self.writer.flush()
+            # The status goes with the run's last batch: one transaction, all data in.
+            ended = self.writer.flush(RunEnd(run.id, final, _now_ms(), self.settings.actor))
             self.writer.raise_pending(run.id)
         except MloopError as exc:
             failure = exc
@@ -381,7 +385,10 @@ class TrackingClient:
                 final = RunStatus.FAILED
         run.status = final
         try:
-            self.store.set_run_status(run.id, final, end_time=_now_ms(), actor=self.settings.actor)
+            if not ended:
+                self.store.set_run_status(
+                    run.id, final, end_time=_now_ms(), actor=self.settings.actor
+                )
         finally:
             self._heartbeat.discard(run.id)
             with self._lock:

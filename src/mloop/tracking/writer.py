@@ -7,8 +7,9 @@ atomic). A daemon thread drains up to ``writer_batch_size`` items per ``store.wr
 transaction, waking when a batch is full or ``writer_flush_interval`` has passed.
 
 - **Durability on demand.** :meth:`BackgroundWriter.flush` appends a numbered marker to the
-  queue and waits until the thread has stored everything before it: markers are numbered in
-  queue order, and the thread publishes the highest marker it has passed under a condition.
+  queue and drains the queue on the caller's thread (the thread may be mid-batch: one drain
+  lock keeps batches in order); markers are numbered in queue order, and whoever drains
+  publishes the highest marker passed, under a condition.
 - **Bounded memory.** Beyond ``writer_queue_size`` pending items, ``log`` blocks until the
   thread catches up (back-pressure), so a tight logging loop cannot exhaust memory.
 - **No silent loss.** A failed batch is retried run by run, so one run's bad write (say a param
@@ -30,7 +31,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from mloop.errors import WriteFailed
-from mloop.store.base import MetadataStore, MetricRow, TagRow
+from mloop.store.base import MetadataStore, MetricRow, RunEnd, TagRow
 
 if TYPE_CHECKING:
     from mloop.tracking.liveness import Heartbeat
@@ -122,18 +123,23 @@ class BackgroundWriter:
         """How many items wait in memory."""
         return len(self._queue)
 
-    def flush(self) -> None:
-        """Block until everything logged before this call is stored (or has failed)."""
+    def flush(self, end: RunEnd | None = None) -> bool:
+        """Block until everything logged before this call is stored (or has failed).
+
+        With ``end``, the run's final status is written in the same transaction as its last
+        batch, unless a write of that run has failed; returns whether ``end`` was written.
+        """
         with self._marker_lock:
             self._last_marker += 1
             marker = self._last_marker
             self._queue.append(marker)
-        self._ensure_thread()
-        self._wake.set()
+        # The caller waits anyway, so it writes the queue itself: a hand-off to the thread and
+        # back costs more than a small batch. The drain lock keeps batches in queue order.
+        ended = self._drain(end, marker)
         while True:
             with self._flushed:
                 if self._done_marker >= marker:
-                    return
+                    return ended
                 if self._thread_alive():
                     self._flushed.wait(_POLL)
                     continue
@@ -225,8 +231,10 @@ class BackgroundWriter:
             if self._stopping and not self._queue:
                 return
 
-    def _drain(self) -> None:
-        """Write everything queued, a batch per transaction; publish markers passed."""
+    def _drain(self, end: RunEnd | None = None, end_marker: int = -1) -> bool:
+        """Write everything queued, a batch per transaction; publish markers passed. ``end``
+        goes with the batch holding ``end_marker``; returns whether it was written."""
+        ended = False
         with self._drain_lock:
             queue = self._queue
             popleft = queue.popleft
@@ -235,10 +243,12 @@ class BackgroundWriter:
                 params: list[TagRow] = []
                 tags: dict[tuple[str, str], str] = {}
                 marker = 0
+                with_end = False
                 for _ in range(min(len(queue), self._batch_size)):
                     item = popleft()
                     if isinstance(item, int):
                         marker = item
+                        with_end = with_end or item == end_marker
                     elif len(item) == 5:
                         metrics.append(item)
                     elif item[0] == PARAM:
@@ -246,28 +256,41 @@ class BackgroundWriter:
                     else:
                         # Last value wins, and one row per key keeps the upsert valid.
                         tags[(item[1], item[2])] = item[3]
-                if metrics or params or tags:
+                # An earlier failed batch of the run means it must not be marked as ended
+                # with its data complete: leave the end to the caller.
+                batch_end = end if with_end and end and end.run_id not in self._errors else None
+                if metrics or params or tags or batch_end:
                     tag_rows = [(run, key, value) for (run, key), value in tags.items()]
-                    self._write(metrics, params, tag_rows)
+                    ended = self._write(metrics, params, tag_rows, batch_end) or ended
                 if marker:
                     with self._flushed:
                         self._done_marker = max(self._done_marker, marker)
                         self._flushed.notify_all()
                 with self._room:
                     self._room.notify_all()
+        return ended
 
-    def _write(self, metrics: list[MetricRow], params: list[TagRow], tags: list[TagRow]) -> None:
+    def _write(
+        self,
+        metrics: list[MetricRow],
+        params: list[TagRow],
+        tags: list[TagRow],
+        end: RunEnd | None = None,
+    ) -> bool:
+        """Store one batch; returns whether ``end`` was written with it. Failures are kept."""
         try:
-            self._store.write_batch(metrics=metrics, params=params, tags=tags)
+            self._store.write_batch(metrics=metrics, params=params, tags=tags, end=end)
         except Exception as exc:
             first_error: Exception = exc
         else:
             self.points_written += len(metrics)
-            return
+            return end is not None
         runs = {m[0] for m in metrics} | {p[0] for p in params} | {t[0] for t in tags}
         if len(runs) == 1:
             self._record_failure(runs.pop(), first_error, metrics, params, tags)
-            return
+            return False
+        if not runs:  # the end alone failed: the caller sets the status itself
+            return False
         # Retry run by run: the bad rows belong to one run; the others' points must not be lost.
         for run_id in sorted(runs):
             run_metrics = [m for m in metrics if m[0] == run_id]
@@ -279,6 +302,7 @@ class BackgroundWriter:
                 self._record_failure(run_id, exc, run_metrics, run_params, run_tags)
             else:
                 self.points_written += len(run_metrics)
+        return False
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
