@@ -436,6 +436,32 @@ def test_order_by_combines_with_filter(db: Engine) -> None:
 
 
 @pytest.mark.parametrize(
+    ("filter_string", "order_by", "expected", "inner"),
+    [
+        # Every branch requires acc: an inner join, ordered without a "missing" term.
+        ("metrics.acc > 0.85 or metrics.acc < 0.85", ["metrics.acc DESC"],
+         ["r3", "r1", "r2"], True),
+        ("params.lr != 'x' and params.lr LIKE '0.%'", ["params.lr"], ["r3", "r1", "r2"], True),
+        # IS NOT NULL admits a NaN value, which must still sort last.
+        ("metrics.loss IS NOT NULL", ["metrics.loss"], ["r4", "r1", "r2"], False),
+        # One branch does not require acc: runs lacking it stay, last.
+        ("metrics.acc > 0 or params.model LIKE 'Res%'", ["metrics.acc DESC"],
+         ["r3", "r1", "r2", "r4"], False),
+        ("not metrics.acc < 0.85", ["metrics.acc"], ["r1", "r3", "r4", "r6"], False),
+    ],
+)  # fmt: skip
+def test_order_key_required_by_the_filter(
+    db: Engine, filter_string: str, order_by: list[str], expected: list[str], inner: bool
+) -> None:
+    assert search(db, filter_string, order_by) == expected
+    stmt = build_search_select(
+        experiment_ids=None, filter_string=filter_string, order_by=order_by,
+        view=ViewType.ACTIVE, offset=0, limit=10,
+    )  # fmt: skip
+    assert ("LEFT OUTER JOIN" not in str(stmt)) is inner
+
+
+@pytest.mark.parametrize(
     "order_by", [[], ["metrics.acc DESC"], ["tags.rank"], ["end_time"], ["status", "params.lr"]]
 )
 @pytest.mark.parametrize("page_size", [1, 2, 4])

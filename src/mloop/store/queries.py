@@ -81,6 +81,25 @@ def view_clause(column: Any, view: ViewType) -> ColumnElement[bool] | None:
     return clause
 
 
+def run_on_cursor(conn: Connection, sql: str, params: Any, many: bool = False) -> list[Any]:
+    """Run driver-level SQL on the connection's DBAPI cursor, inside its SQLAlchemy
+    transaction; the rows it returns, if any. Driver errors become SQLAlchemy's classes."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many:
+            cursor.executemany(sql, params)
+            return []
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+    except dbapi_error as exc:
+        raise sa_exc.DBAPIError.instance(
+            sql, params, exc, dbapi_error, dialect=conn.dialect, ismulti=many
+        ) from exc
+    finally:
+        cursor.close()
+
+
 class Prepared:
     """A Core statement compiled once for an engine's dialect, run with plain tuples.
 
@@ -109,25 +128,9 @@ class Prepared:
             return tuple(row[i] for i in self.order)
         return row
 
-    def _run(self, conn: Connection, params: Any, many: bool) -> list[Any]:
-        dbapi_error = conn.dialect.loaded_dbapi.Error
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if many:
-                cursor.executemany(self.sql, params)
-                return []
-            cursor.execute(self.sql, params)
-            return list(cursor.fetchall()) if cursor.description else []
-        except dbapi_error as exc:
-            raise sa_exc.DBAPIError.instance(
-                self.sql, params, exc, dbapi_error, dialect=conn.dialect, ismulti=many
-            ) from exc
-        finally:
-            cursor.close()
-
     def execute(self, conn: Connection, row: tuple[Any, ...]) -> list[Any]:
         """Run the statement once with one row of parameters; the rows it returns, if any."""
-        return self._run(conn, self._params(row), many=False)
+        return run_on_cursor(conn, self.sql, self._params(row))
 
     def first(self, conn: Connection, row: tuple[Any, ...]) -> Any | None:
         """Run a query; its first row, or None."""
@@ -137,7 +140,7 @@ class Prepared:
     def executemany(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Run the statement once per row, in one executemany call."""
         params: Any = rows if not self.named and self.order is None else map(self._params, rows)
-        self._run(conn, list(params), many=True)
+        run_on_cursor(conn, self.sql, list(params), many=True)
 
 
 def load_experiments(conn: Connection, where: Any) -> list[Experiment]:
@@ -177,25 +180,63 @@ _RUN_COLUMNS = tuple(
 )
 
 
+# The driver's positional placeholder, by DBAPI paramstyle (psycopg takes %s for pyformat).
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+class ByRunIds:
+    """A SELECT filtered by ``<id column> IN (…)``: compiled once per dialect, the IN list
+    added per call with the driver's placeholders, run on the driver's cursor."""
+
+    def __init__(self, columns: Sequence[Any], id_column: Any) -> None:
+        self._select = select(*columns)
+        self._id_column = id_column
+        self._prefix: dict[str, str] = {}
+
+    def rows(self, conn: Connection, ids: Sequence[str]) -> list[Any]:
+        """The rows whose id is in ``ids`` (at most IN_CHUNK of them)."""
+        dialect = conn.dialect
+        mark = _PLACEHOLDERS.get(dialect.paramstyle)
+        if mark is None:  # a driver we have not met: let SQLAlchemy bind the list
+            return list(conn.execute(self._select.where(self._id_column.in_(ids))))
+        prefix = self._prefix.get(dialect.name)
+        if prefix is None:
+            where = self._id_column.compile(dialect=dialect)
+            prefix = self._prefix[dialect.name] = (
+                f"{self._select.compile(dialect=dialect)} WHERE {where}"
+            )
+        return run_on_cursor(conn, f"{prefix} IN ({', '.join([mark] * len(ids))})", tuple(ids))
+
+
+_RUNS = ByRunIds(_RUN_COLUMNS, s.runs.c.id)
+_PARAMS = ByRunIds((s.params.c.run_id, s.params.c.key, s.params.c.value), s.params.c.run_id)
+_TAGS = ByRunIds((s.tags.c.run_id, s.tags.c.key, s.tags.c.value), s.tags.c.run_id)
+_LATEST = ByRunIds(
+    (
+        s.latest_metrics.c.run_id,
+        s.latest_metrics.c.key,
+        s.latest_metrics.c.value,
+        s.latest_metrics.c.is_nan,
+    ),
+    s.latest_metrics.c.run_id,
+)
+
+
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, Run]:
     """Bulk-load runs by id: one query per table (runs, params, tags, latest metrics)."""
     found: dict[str, Run] = {}
-    lm = s.latest_metrics
     for chunk in chunks(list(dict.fromkeys(run_ids))):
-        rows = conn.execute(select(*_RUN_COLUMNS).where(s.runs.c.id.in_(chunk))).all()
+        rows = _RUNS.rows(conn, chunk)
         if not rows:
             continue
         ids = [r[0] for r in rows]
         params: dict[str, dict[str, str]] = {i: {} for i in ids}
         tags: dict[str, dict[str, str]] = {i: {} for i in ids}
         metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
-        for table, target in ((s.params, params), (s.tags, tags)):
-            query = select(table.c.run_id, table.c.key, table.c.value)
-            for rid, key, value in conn.execute(query.where(table.c.run_id.in_(ids))):
+        for loader, target in ((_PARAMS, params), (_TAGS, tags)):
+            for rid, key, value in loader.rows(conn, ids):
                 target[rid][key] = value
-        query = select(lm.c.run_id, lm.c.key, lm.c.value, lm.c.is_nan)
-        metric_rows: Any = conn.execute(query.where(lm.c.run_id.in_(ids)))
-        for rid, key, value, nan in metric_rows:
+        for rid, key, value, nan in _LATEST.rows(conn, ids):
             metrics[rid][key] = NAN if nan else value
         for r in rows:
             rid = r[0]

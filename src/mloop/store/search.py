@@ -186,8 +186,30 @@ def compile_filter(expr: Expr) -> ColumnElement[bool]:
 # -- the query --------------------------------------------------------------------------------
 
 
-def _order_by(keys: Sequence[OrderKey]) -> tuple[FromClause, list[ColumnElement[Any]]]:
-    """The FROM clause (runs plus one LEFT JOIN per metric/param/tag key) and ORDER BY terms."""
+def _present_keys(expr: Expr | None) -> set[tuple[Entity, str]]:
+    """The metric/param/tag keys every run matching ``expr`` has, with a non-null value."""
+    if expr is None:
+        return set()
+    if isinstance(expr, Comparison):
+        # IS NOT NULL also matches a NaN metric (stored as NULL); IS NULL means absent.
+        if expr.entity is Entity.ATTRIBUTE or expr.op in (Op.IS_NULL, Op.IS_NOT_NULL):
+            return set()
+        return {(expr.entity, expr.key)}
+    if isinstance(expr, And):
+        return set().union(*(_present_keys(operand) for operand in expr.operands))
+    if isinstance(expr, Or):
+        return set.intersection(*(_present_keys(operand) for operand in expr.operands))
+    return set()  # NOT: nothing is known to be present
+
+
+def _order_by(
+    keys: Sequence[OrderKey], present: set[tuple[Entity, str]]
+) -> tuple[FromClause, list[ColumnElement[Any]]]:
+    """The FROM clause (runs plus one join per metric/param/tag key) and ORDER BY terms.
+
+    A key the filter already requires is INNER JOINed and needs no "missing last" term, which
+    lets the database walk the (key, value) index in order instead of sorting every run.
+    """
     source: FromClause = runs
     terms: list[ColumnElement[Any]] = []
     for index, key in enumerate(keys):
@@ -196,11 +218,10 @@ def _order_by(keys: Sequence[OrderKey]) -> tuple[FromClause, list[ColumnElement[
             nullable = key.key in _NULLABLE_ATTRIBUTES
         else:
             alias = _ENTITY_TABLES[key.entity].alias(f"order_{index}")
-            source = source.outerjoin(
-                alias, and_(alias.c.run_id == runs.c.id, alias.c.key == key.key)
-            )
+            on = and_(alias.c.run_id == runs.c.id, alias.c.key == key.key)
+            nullable = (key.entity, key.key) not in present
+            source = source.outerjoin(alias, on) if nullable else source.join(alias, on)
             column = alias.c.value
-            nullable = True
         if nullable:
             # NULLS LAST is not portable; sort on "is missing" first instead.
             terms.append(case((column.is_(None), literal_column("1")), else_=literal_column("0")))
@@ -224,7 +245,7 @@ def build_search_select(
     if offset < 0 or limit < 0:
         raise InvalidInput(f"offset and limit must be >= 0, got offset={offset}, limit={limit}")
     expr = parse_filter(filter_string)
-    source, order_terms = _order_by(parse_order_by(order_by))
+    source, order_terms = _order_by(parse_order_by(order_by), _present_keys(expr))
     conditions: list[ColumnElement[bool]] = []
     if experiment_ids is not None:
         conditions.append(runs.c.experiment_id.in_([int(i) for i in experiment_ids]))
