@@ -230,3 +230,41 @@ def test_verify_audit_after_activity(settings: mloop.Settings) -> None:
         run.log_metric("m", 1)
     report = mloop.verify_audit()
     assert report.ok and report.events_checked >= 3
+
+
+def test_log_batch_points_params_and_tags(settings: mloop.Settings) -> None:
+    with mloop.start_run(experiment="batch") as run:
+        run.log_batch(
+            metrics=[("loss", 0.5, 0), ("loss", 0.4, None), ("acc", 0.9, 7, 1_700_000_000_000)],
+            params={"lr": 0.1},
+            tags={"team": "risk"},
+        )
+        mloop.log_batch(metrics=[("loss", 0.3, None)])
+    history = mloop.get_metric_history(run.id, "loss")
+    assert [(m.step, m.value) for m in history] == [(0, 0.5), (1, 0.4), (2, 0.3)]
+    acc = mloop.get_metric_history(run.id, "acc")[0]
+    assert (acc.step, acc.timestamp) == (7, 1_700_000_000_000)
+    stored = mloop.get_run(run.id)
+    assert stored.params == {"lr": "0.1"} and stored.tags["team"] == "risk"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"metrics": [("ok", 1.0, 0), ("bad", "x", 1)]}, "bad"),
+        ({"metrics": [("ok", 1.0, 0), ("short", 1.0)]}, "tuples"),
+        ({"metrics": [("ok", 1.0, 0), ("t", 1.0, 0, -5)]}, "timestamp"),
+        ({"metrics": [("ok", 1.0, 0)], "params": {"lr": 0.2}}, "immutable"),
+        ({"metrics": [("ok", 1.0, 0)], "tags": {"mloop.x": "1"}}, "mloop."),
+    ],
+)
+def test_log_batch_is_all_or_nothing(
+    settings: mloop.Settings, kwargs: dict[str, object], error: str
+) -> None:
+    with mloop.start_run(experiment="batch-bad") as run:
+        run.log_param("lr", 0.1)
+        with pytest.raises(mloop.errors.MloopError, match=error):
+            run.log_batch(**kwargs)  # type: ignore[arg-type]
+    stored = mloop.get_run(run.id)
+    assert stored.metrics == {} and stored.params == {"lr": "0.1"}
+    assert not any(k.startswith("mloop.x") for k in stored.tags)

@@ -9,7 +9,7 @@ act on this thread's innermost active run and raise InvalidState when there is n
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "list_experiments",
     "log_artifact",
     "log_artifacts",
+    "log_batch",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -166,6 +167,15 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
     """Log several metrics at one step on the active run."""
     _require_run().log_metrics(metrics, step)
+
+
+def log_batch(
+    metrics: Iterable[tuple[Any, ...]] = (),
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> None:
+    """Log many metric points, params and tags on the active run (see ActiveRun.log_batch)."""
+    _require_run().log_batch(metrics, params, tags)
 
 
 def set_tag(key: str, value: Any) -> None:

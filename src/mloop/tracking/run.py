@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -186,6 +186,50 @@ class ActiveRun:
         for row in rows:
             log(row)
 
+    def log_batch(
+        self,
+        metrics: Iterable[tuple[Any, ...]] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Log many metric points, params and tags in one call; all are checked first.
+
+        ``metrics`` holds ``(key, value, step)`` or ``(key, value, step, timestamp_ms)`` tuples;
+        a step of None auto-increments per key, a missing timestamp is now. Nothing is queued
+        unless every entry is valid.
+        """
+        if self.ended:
+            raise self._closed()
+        if self._writer.failed:
+            self._writer.raise_pending(self.id)
+        now = time.time_ns() // 1_000_000
+        points: list[tuple[str, float, int | None, int]] = []
+        for point in metrics:
+            if not isinstance(point, tuple | list) or len(point) not in (3, 4):
+                raise InvalidInput(
+                    "log_batch metrics are (key, value, step) or (key, value, step, "
+                    f"timestamp_ms) tuples, got {point!r:.80}"
+                )
+            key, value, step = point[0], point[1], point[2]
+            if key not in _valid_metric_keys:
+                _validate_metric_key(key)
+            if type(value) is not float:
+                value = metric_value(key, value)
+            if step is not None and (type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX):
+                step = validate_step(key, step)
+            stamp = now if len(point) == 3 else _timestamp(key, point[3])
+            points.append((key, value, step, stamp))
+        new_params = self._new_params(params or {})
+        tag_rows = self._tag_rows(tags or {})
+        log, steps = self._writer.log, self._steps
+        for key, value, given, stamp in points:
+            step = steps.get(key, -1) + 1 if given is None else given
+            steps[key] = step
+            log((self.id, key, value, step, stamp))
+        self._queue_params(new_params)
+        for key, text in tag_rows:
+            log((TAG, self.id, key, text))
+
     def _metric_rows(
         self, metrics: Mapping[str, Any], step: int | None
     ) -> list[tuple[str, str, float, int, int]]:
@@ -228,6 +272,13 @@ class ActiveRun:
             raise InvalidInput(
                 f"log_params takes a mapping of key to value, got {type(params).__name__}"
             )
+        self._queue_params(self._new_params(params))
+
+    def _new_params(self, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+        # Checked against what this run already logged: a different value is refused now,
+        # not later on the writer thread.
+        if not isinstance(params, Mapping):
+            raise InvalidInput(f"params must be a mapping of key to value, got {params!r:.80}")
         new: list[tuple[str, str]] = []
         for key, value in params.items():
             validate_key(key, "param")
@@ -243,6 +294,9 @@ class ActiveRun:
                     run_id=self.id,
                     key=key,
                 )
+        return new
+
+    def _queue_params(self, new: list[tuple[str, str]]) -> None:
         for key, text in new:
             self._params[key] = text
             self._writer.log((PARAM, self.id, key, text))
@@ -261,9 +315,14 @@ class ActiveRun:
             raise InvalidInput(
                 f"set_tags takes a mapping of key to value, got {type(tags).__name__}"
             )
-        rows = [(key, tag_value(validate_key(key, "tag"), value)) for key, value in tags.items()]
-        for key, text in rows:
+        for key, text in self._tag_rows(tags):
             self._writer.log((TAG, self.id, key, text))
+
+    @staticmethod
+    def _tag_rows(tags: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if not isinstance(tags, Mapping):
+            raise InvalidInput(f"tags must be a mapping of key to value, got {tags!r:.80}")
+        return [(key, tag_value(validate_key(key, "tag"), value)) for key, value in tags.items()]
 
     def set_note(self, text: str) -> None:
         """Set the run's note (Markdown, up to 100,000 characters); replaces an earlier note."""
@@ -317,3 +376,14 @@ class ActiveRun:
     def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """Flush, then mark the run ``status``; raises a write failure not yet raised."""
         self._client.end_run(self, status)
+
+
+def _timestamp(key: str, value: object) -> int:
+    """A point's timestamp: integer milliseconds since the epoch (None means now)."""
+    if value is None:
+        return time.time_ns() // 1_000_000
+    if type(value) is not int or not 0 <= value <= _INT64_MAX:
+        raise InvalidInput(
+            f"metric {key!r}: a timestamp is integer milliseconds since the epoch, got {value!r}"
+        )
+    return value
