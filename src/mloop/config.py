@@ -18,7 +18,7 @@ from typing import Any
 
 from mloop.errors import ConfigError
 
-__all__ = ["SETTINGS", "Setting", "Settings", "load_settings"]
+__all__ = ["SETTINGS", "Setting", "Settings", "load_settings", "resolve_settings"]
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,14 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Resolve every setting from overrides, the environment, the config file and defaults."""
+    return resolve_settings(overrides, environ)[0]
+
+
+def resolve_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Settings, dict[str, str]]:
+    """Like :func:`load_settings`, plus where each value came from ("override",
+    "environment (MLOOP_…)", "config file", "default", or what an empty default became)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     env = os.environ if environ is None else environ
     unknown = sorted(set(overrides) - set(_BY_NAME))
@@ -231,26 +239,35 @@ def load_settings(
     from_file = _read_file(path) if path.is_file() else {}
 
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for setting in SETTINGS:
         if setting.name in overrides:
-            raw, origin = overrides[setting.name], "argument"
+            raw, origin, source = overrides[setting.name], "argument", "override"
         elif env.get(setting.env, "") != "":
-            raw, origin = env[setting.env], f"environment variable {setting.env}"
+            raw = env[setting.env]
+            origin = f"environment variable {setting.env}"
+            source = f"environment ({setting.env})"
         elif setting.name in from_file:
-            raw, origin = from_file[setting.name], f"config file {path}"
+            raw, origin, source = from_file[setting.name], f"config file {path}", "config file"
         else:
-            raw, origin = setting.default, "default"
+            raw, origin, source = setting.default, "default", "default"
         values[setting.name] = _coerce(setting, raw, origin)
+        sources[setting.name] = source
 
     home_path = Path(values["home"]).expanduser()
     if not values["tracking_uri"]:
         values["tracking_uri"] = f"sqlite:///{(home_path / 'mloop.db').as_posix()}"
+        sources["tracking_uri"] = "derived from home"
     if not values["artifact_uri"]:
         values["artifact_uri"] = (home_path / "artifacts").as_posix()
+        sources["artifact_uri"] = "derived from home"
     if not values["actor"]:
         try:
             values["actor"] = getpass.getuser()
         except (KeyError, OSError):
             values["actor"] = "unknown"
+        sources["actor"] = "the OS user"
+    if sources["config_file"] == "default":
+        sources["config_file"] = "derived from home"
     values["config_file"] = str(path)
-    return Settings(**values)
+    return Settings(**values), sources

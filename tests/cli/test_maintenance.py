@@ -152,7 +152,7 @@ def test_config_sources(invoke: Invoke, mloop_home: Path) -> None:
     doc = as_json(invoke("--tracking-uri", "sqlite:///x.db", "config", "--json"))
     rows = {r["name"]: r for r in doc["settings"]}
     assert rows["actor"] == rows["actor"] | {"value": "ci-bot", "source": "config file"}
-    assert rows["tracking_uri"]["source"] == "command line"
+    assert rows["tracking_uri"]["source"] == "override"
     assert doc["config_file_exists"] is True
 
 

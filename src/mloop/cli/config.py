@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import tomllib
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.table import Table
@@ -14,45 +11,9 @@ from rich.text import Text
 
 from mloop.cli.render import emit_json, out
 from mloop.cli.session import CliSession, json_option, pass_session
-from mloop.config import SETTINGS, Setting, Settings
+from mloop.config import SETTINGS, Setting, resolve_settings
 
-__all__ = ["config", "setting_sources"]
-
-# Settings whose empty default is filled in from another one.
-DERIVED = {
-    "tracking_uri": "derived from home",
-    "artifact_uri": "derived from home",
-    "actor": "the OS user",
-    "config_file": "derived from home",
-}
-
-
-def _file_table(path: str) -> dict[str, Any]:
-    file = Path(path)
-    if not file.is_file():
-        return {}
-    with file.open("rb") as fh:
-        data = tomllib.load(fh)
-    table = data.get("mloop", data)
-    return table if isinstance(table, dict) else {}
-
-
-def setting_sources(settings: Settings, overrides: dict[str, str]) -> dict[str, str]:
-    """Where each setting's value came from, in the order ``load_settings`` looks."""
-    from_file = _file_table(settings.config_file)
-    sources: dict[str, str] = {}
-    for setting in SETTINGS:
-        if setting.name in overrides:
-            sources[setting.name] = "command line"
-        elif os.environ.get(setting.env, "") != "":
-            sources[setting.name] = f"environment ({setting.env})"
-        elif setting.name in from_file:
-            sources[setting.name] = "config file"
-        elif setting.name in DERIVED and setting.default == "":
-            sources[setting.name] = DERIVED[setting.name]
-        else:
-            sources[setting.name] = "default"
-    return sources
+__all__ = ["config"]
 
 
 def _shown_default(setting: Setting) -> str:
@@ -73,7 +34,7 @@ def config(session: CliSession, as_json: bool) -> None:
     """
     settings = session.settings
     values = asdict(settings)
-    sources = setting_sources(settings, session.overrides)
+    sources = resolve_settings(session.overrides)[1]
     rows = [
         {
             "name": s.name,
