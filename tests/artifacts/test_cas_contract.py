@@ -239,23 +239,25 @@ def test_gc_keeps_referenced_and_young_blobs(cas: ContentAddressedStore) -> None
         # such as S3 keep whole seconds): this grace sits 1 s inside both margins.
         return time.time() - young_start + 1.5
 
-    dry = collect_garbage(cas, {old_referenced.digest}, grace_seconds=grace(), dry_run=True)
+    dry = collect_garbage(
+        cas, lambda _: {old_referenced.digest}, grace_seconds=grace(), dry_run=True
+    )
     assert (dry.scanned, dry.deleted, dry.kept_young, dry.kept_referenced) == (3, 1, 1, 1)
     assert dry.freed_bytes == old_orphan.size
     assert dry.dry_run is True
     assert cas.exists(list(everything)) == everything
 
-    report = collect_garbage(cas, {old_referenced.digest}, grace_seconds=grace())
+    report = collect_garbage(cas, lambda _: {old_referenced.digest}, grace_seconds=grace())
     assert (report.scanned, report.deleted, report.kept_young) == (3, 1, 1)
     assert report.freed_bytes == old_orphan.size
     assert report.dry_run is False
     assert cas.exists(list(everything)) == {old_referenced.digest, young_orphan.digest}
 
-    final = collect_garbage(cas, set(), grace_seconds=0)
+    final = collect_garbage(cas, lambda _: set(), grace_seconds=0)
     assert final.deleted == 2
     assert list(cas.iter_blobs()) == []
 
 
 def test_gc_of_empty_store(cas: ContentAddressedStore) -> None:
-    report = collect_garbage(cas, set(), grace_seconds=0)
+    report = collect_garbage(cas, lambda _: set(), grace_seconds=0)
     assert (report.scanned, report.deleted, report.freed_bytes) == (0, 0, 0)

@@ -39,7 +39,7 @@ def test_deletes_in_batches_and_reports_progress(
     keep = {refs[0].digest}
     seen: list[int] = []
     store.calls.clear()
-    report = collect_garbage(cas, keep, grace_seconds=3600, progress=seen.append)
+    report = collect_garbage(cas, lambda _: keep, grace_seconds=3600, progress=seen.append)
     deletes = [keys for name, keys in store.calls if name == "delete"]
     assert all(0 < len(keys) <= 3 for keys in deletes)
     assert len(deletes) >= 3
@@ -51,10 +51,34 @@ def test_deletes_in_batches_and_reports_progress(
     assert cas.exists([ref.digest for ref in refs]) == keep
 
 
+def test_a_reference_recorded_during_the_collection_saves_its_blob(
+    store: RecordingBlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gc_module, "DELETE_BATCH_SIZE", 2)
+    cas = ContentAddressedStore(store)
+    refs = [cas.put_bytes(f"blob {i}".encode()) for i in range(4)]
+    for ref in refs:
+        _age(tmp_path / "store", ref.digest, 7200)
+    recorded: set[str] = set()
+    asked: list[list[str]] = []
+
+    def referenced(candidates: list[str]) -> set[str]:
+        asked.append(candidates)
+        answer = recorded & set(candidates)
+        # A writer records a reference to every blob once the first batch has been checked.
+        recorded.update(ref.digest for ref in refs)
+        return answer
+
+    report = collect_garbage(cas, referenced, grace_seconds=3600)
+    assert [len(batch) for batch in asked] == [2, 2]
+    assert (report.deleted, report.kept_referenced) == (2, 2)
+    assert len(cas.exists([ref.digest for ref in refs])) == 2
+
+
 def test_grace_protects_young_blobs(store: RecordingBlobStore) -> None:
     cas = ContentAddressedStore(store)
     cas.put_bytes(b"just uploaded, not yet referenced")
-    report = collect_garbage(cas, set(), grace_seconds=3600)
+    report = collect_garbage(cas, lambda _: set(), grace_seconds=3600)
     assert (report.deleted, report.kept_young) == (0, 1)
     assert len(list(cas.iter_blobs())) == 1
 
@@ -70,9 +94,12 @@ def test_cleans_old_temp_leftovers_unless_dry_run(
     young.write_bytes(b"y")
     then = time.time() - 7200
     os.utime(old, (then, then))
-    assert collect_garbage(cas, set(), grace_seconds=3600, dry_run=True).temporary_removed == 0
+    assert (
+        collect_garbage(cas, lambda _: set(), grace_seconds=3600, dry_run=True).temporary_removed
+        == 0
+    )
     assert old.exists()
-    report = collect_garbage(cas, set(), grace_seconds=3600)
+    report = collect_garbage(cas, lambda _: set(), grace_seconds=3600)
     assert report.temporary_removed == 1
     assert [p.name for p in temp.iterdir()] == ["young.part"]
 
@@ -82,7 +109,7 @@ def test_dry_run_deletes_nothing(store: RecordingBlobStore, tmp_path: Path) -> N
     ref = cas.put_bytes(b"orphan")
     _age(tmp_path / "store", ref.digest, 7200)
     store.calls.clear()
-    report = collect_garbage(cas, set(), grace_seconds=60, dry_run=True)
+    report = collect_garbage(cas, lambda _: set(), grace_seconds=60, dry_run=True)
     assert (report.deleted, report.freed_bytes, report.dry_run) == (1, ref.size, True)
     assert not [name for name, _ in store.calls if name == "delete"]
     assert cas.exists([ref.digest]) == {ref.digest}
@@ -91,7 +118,7 @@ def test_dry_run_deletes_nothing(store: RecordingBlobStore, tmp_path: Path) -> N
 @pytest.mark.parametrize("grace", [-1.0, float("nan")])
 def test_refuses_bad_grace(store: RecordingBlobStore, grace: float) -> None:
     with pytest.raises(InvalidInput, match="grace_seconds"):
-        collect_garbage(ContentAddressedStore(store), set(), grace_seconds=grace)
+        collect_garbage(ContentAddressedStore(store), lambda _: set(), grace_seconds=grace)
 
 
 def test_does_not_import_the_metadata_store() -> None:

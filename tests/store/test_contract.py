@@ -439,6 +439,8 @@ def test_artifacts(store: MetadataStore) -> None:
         ("model/model.pkl", d1, 10),
     ]
     assert store.referenced_digests() == {d1, d2}
+    assert store.referenced_digests([d1, "f" * 64, d1]) == {d1}
+    assert store.referenced_digests([]) == set()
     store.add_artifacts("run", "r1", [])
 
 

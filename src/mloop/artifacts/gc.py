@@ -1,19 +1,21 @@
 """Garbage collection: delete blobs that nothing references any more.
 
-The caller decides what is referenced (the metadata store knows; this module does not import
-it) and passes the set of digests. A blob outside that set is deleted only once it is older
-than the grace period, because a blob just uploaded is not referenced until its run records it.
+The caller says what is referenced (the metadata store knows; this module does not import it)
+through a function asked about each batch of candidates just before the batch is deleted, so a
+reference recorded while the collection runs still saves its blob. A blob is a candidate only
+once it is older than the grace period, because a blob just uploaded is not referenced until
+its owner records it.
 
-Caveat for callers: a blob that already existed is not uploaded again (deduplication), so its
-age says nothing about a run that has just started to reference it. Take the referenced set
-after such writers have recorded their references, or keep the grace period longer than the
-longest gap between storing a blob and recording it.
+What remains: a writer that finds a blob already stored skips the upload (deduplication) and
+records its reference a few milliseconds later; if the collection checks that very blob's
+batch inside those milliseconds, the blob can go. Run gc when writers are quiet, or keep the
+default grace period (which also covers every upload in flight).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from mloop.artifacts.cas import ContentAddressedStore, StoredBlob
@@ -40,7 +42,7 @@ class GcReport:
 
 def collect_garbage(
     cas: ContentAddressedStore,
-    referenced: Iterable[str],
+    referenced: Callable[[list[str]], Collection[str]],
     *,
     grace_seconds: float,
     dry_run: bool = False,
@@ -48,25 +50,30 @@ def collect_garbage(
 ) -> GcReport:
     """Delete unreferenced blobs older than ``grace_seconds``, in batches; report what was done.
 
-    ``progress``, if given, is called after each batch with the number of blobs scanned in it.
+    ``referenced(digests)`` returns which of ``digests`` some record references now; it is
+    called once per batch, right before the batch is deleted. ``progress``, if given, is
+    called after each batch with the number of blobs scanned in it.
     """
     if not grace_seconds >= 0:
         raise InvalidInput(
             f"grace_seconds must be >= 0, got {grace_seconds!r}; it protects uploads in flight"
         )
-    keep = frozenset(referenced)
     cutoff = time.time() - grace_seconds
     scanned = deleted = freed = young = kept = 0
     unreported = 0
     batch: list[StoredBlob] = []
 
     def flush() -> None:
-        nonlocal deleted, freed, unreported
-        if batch and not dry_run:
-            cas.delete([blob.digest for blob in batch])
-        deleted += len(batch)
-        freed += sum(blob.size for blob in batch)
-        batch.clear()
+        nonlocal deleted, freed, kept, unreported
+        if batch:
+            keep = set(referenced([blob.digest for blob in batch]))
+            doomed = [blob for blob in batch if blob.digest not in keep]
+            kept += len(batch) - len(doomed)
+            if doomed and not dry_run:
+                cas.delete([blob.digest for blob in doomed])
+            deleted += len(doomed)
+            freed += sum(blob.size for blob in doomed)
+            batch.clear()
         if progress is not None and unreported:
             progress(unreported)
         unreported = 0
@@ -74,9 +81,7 @@ def collect_garbage(
     for blob in cas.iter_blobs():
         scanned += 1
         unreported += 1
-        if blob.digest in keep:
-            kept += 1
-        elif blob.modified > cutoff:
+        if blob.modified > cutoff:
             young += 1
         else:
             batch.append(blob)

@@ -309,8 +309,9 @@ class MetadataStore(ABC):
         """References of an owner whose path starts with ``prefix``, ordered by path."""
 
     @abstractmethod
-    def referenced_digests(self) -> set[str]:
-        """Every digest any record references (what garbage collection must keep)."""
+    def referenced_digests(self, among: Sequence[str] | None = None) -> set[str]:
+        """The digests some record references (what garbage collection must keep): all of
+        them, or those of ``among``."""
 
     # -- audit ------------------------------------------------------------------------------
     @abstractmethod

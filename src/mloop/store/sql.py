@@ -661,11 +661,18 @@ class SqlStore(MetadataStore):
         # Sorted here, by code point, so both databases agree whatever their collation.
         return sorted((ArtifactEntry(*row) for row in rows), key=lambda e: e.path)
 
-    def referenced_digests(self) -> set[str]:
-        """Every digest any record references (what garbage collection must keep)."""
+    def referenced_digests(self, among: Sequence[str] | None = None) -> set[str]:
+        """The digests some record references (what garbage collection must keep): all of
+        them, or those of ``among``."""
         a = s.artifacts
+        query = select(a.c.digest).distinct()
         with self._read() as conn:
-            return set(conn.execute(select(a.c.digest).distinct()).scalars())
+            if among is None:
+                return set(conn.execute(query).scalars())
+            found: set[str] = set()
+            for chunk in q.chunks(list(dict.fromkeys(among))):
+                found.update(conn.execute(query.where(a.c.digest.in_(chunk))).scalars())
+            return found
 
     # -- audit ------------------------------------------------------------------------------
     def append_audit(

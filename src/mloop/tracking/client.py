@@ -574,9 +574,11 @@ class TrackingClient:
         if purge_deleted and not dry_run:
             self.purge_deleted_runs()
         grace_seconds = self.settings.gc_grace if grace is None else grace
-        referenced = self.store.referenced_digests()
         return collect_garbage(
-            self.artifacts, referenced, grace_seconds=grace_seconds, dry_run=dry_run
+            self.artifacts,
+            self.store.referenced_digests,
+            grace_seconds=grace_seconds,
+            dry_run=dry_run,
         )
 
     def purge_deleted_runs(self) -> int:
