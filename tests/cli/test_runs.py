@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
+
 from tests.cli.checks import as_json, assert_one_error_line
 from tests.cli.conftest import Invoke, Populated
 
@@ -11,8 +15,8 @@ def test_list_table(invoke: Invoke, populated: Populated) -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     for run_id in (populated.parent, *populated.children):
-        assert run_id[:8] in out
-    assert populated.other[:8] not in out
+        assert run_id[-8:] in out
+    assert populated.other[-8:] not in out
     assert "child-0" in out and "FINISHED" in out and "exp-a" in out
     assert "acc" in out  # a key metric column
 
@@ -64,8 +68,8 @@ def test_search_filter_and_order(invoke: Invoke, populated: Populated) -> None:
 def test_search_table(invoke: Invoke, populated: Populated) -> None:
     result = invoke("runs", "search", "params.lr = '0.1'")
     assert result.exit_code == 0, result.output
-    assert populated.children[0][:8] in result.stdout
-    assert populated.children[1][:8] not in result.stdout
+    assert populated.children[0][-8:] in result.stdout
+    assert populated.children[1][-8:] not in result.stdout
 
 
 def test_search_filter_twice_is_a_usage_error(invoke: Invoke, populated: Populated) -> None:
@@ -101,6 +105,24 @@ def test_show(invoke: Invoke, populated: Populated) -> None:
     assert "family" in out
     assert populated.parent in out  # the parent
     assert "System tags (mloop.*)" in out
+
+
+@pytest.mark.parametrize("cut", [lambda i: i[-8:], lambda i: i[:20], lambda i: i.upper()])
+def test_commands_take_an_abbreviated_id(
+    invoke: Invoke, populated: Populated, cut: Callable[[str], str]
+) -> None:
+    run_id = populated.children[0]
+    doc = as_json(invoke("runs", "show", cut(run_id), "--json"))
+    assert doc["run"]["id"] == run_id
+    assert as_json(invoke("artifacts", "ls", cut(run_id), "--json"))["run_id"] == run_id
+
+
+def test_too_short_or_unknown_abbreviation_is_one_error_line(
+    invoke: Invoke, populated: Populated
+) -> None:
+    assert "too short" in assert_one_error_line(invoke("runs", "show", "abc"))
+    assert "no run id" in assert_one_error_line(invoke("runs", "show", "ffffffffff"))
+    assert "hex" in assert_one_error_line(invoke("runs", "show", "zzzzzzzz"))
 
 
 def test_show_parent_lists_children(invoke: Invoke, populated: Populated) -> None:

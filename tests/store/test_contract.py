@@ -547,3 +547,28 @@ def test_schema_revision(store: MetadataStore) -> None:
     from mloop.store.migrate import head_revision
 
     assert store.schema_revision() == head_revision() == "0001"
+
+
+def test_run_ids_are_hex_and_time_ordered(store: MetadataStore) -> None:
+    import time
+
+    exp = store.create_experiment("ids", actor=ACTOR)
+    ids = []
+    for _ in range(3):
+        ids.append(new_run(store, exp.id).id)
+        time.sleep(0.002)
+    assert all(len(i) == 32 and int(i, 16) >= 0 and i == i.lower() for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+
+
+def test_find_run_ids_by_prefix_or_suffix(store: MetadataStore) -> None:
+    exp = store.create_experiment("find", actor=ACTOR)
+    a = new_run(store, exp.id, run_id="aaaa0000bbbb1111cccc2222dddd3333")
+    b = new_run(store, exp.id, run_id="aaaa0000bbbb1111cccc2222dddd4444")
+    assert store.find_run_ids("dddd3333") == [a.id]
+    assert store.find_run_ids("aaaa0000") == [a.id, b.id]
+    assert store.find_run_ids("aaaa0000", limit=1) == [a.id]
+    assert store.find_run_ids("cccc") == []  # in the middle: neither prefix nor suffix
+    for bad in ("", "xyz", "a%", "a_b", "A" * 33):
+        with pytest.raises(InvalidInput):
+            store.find_run_ids(bad)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
 
 import psutil
 
+from mloop.config import Settings
 from mloop.store.base import RunStatus
 from mloop.tracking import TrackingClient, liveness
 
@@ -53,6 +55,23 @@ def test_heartbeat_advances(client: TrackingClient) -> None:
         assert time.monotonic() < deadline, "no heartbeat within 10s (interval is 0.1s)"
         time.sleep(0.05)
     run.end()
+
+
+def test_run_started_while_the_writer_sleeps_idle_gets_heartbeats(settings: Settings) -> None:
+    # A long flush interval: only the wake from start_run can get the idle thread beating.
+    slow = dataclasses.replace(settings, writer_flush_interval=60.0, heartbeat_interval=0.1)
+    with TrackingClient(slow) as client:
+        client.start_run(capture_source=False).end()
+        deadline = time.monotonic() + 10
+        while not client.writer._idle:
+            assert time.monotonic() < deadline, "the writer thread never went idle"
+            time.sleep(0.05)
+        run = client.start_run(capture_source=False)
+        first = client.get_run(run.id).heartbeat_at
+        while client.get_run(run.id).heartbeat_at == first:
+            assert time.monotonic() < deadline, "a run started on an idle writer got no heartbeat"
+            time.sleep(0.05)
+        run.end()
 
 
 def test_dead_pid_on_this_host_is_killed_at_once(client: TrackingClient) -> None:

@@ -268,3 +268,19 @@ def test_log_batch_is_all_or_nothing(
     stored = mloop.get_run(run.id)
     assert stored.metrics == {} and stored.params == {"lr": "0.1"}
     assert not any(k.startswith("mloop.x") for k in stored.tags)
+
+
+def test_resolve_run_id(client: TrackingClient) -> None:
+    with client.start_run(capture_source=False) as run:
+        pass
+    assert client.resolve_run_id(run.id) == run.id
+    assert client.resolve_run_id(run.id[-8:]) == run.id
+    assert client.resolve_run_id(run.id[:14].upper()) == run.id
+    with pytest.raises(mloop.errors.InvalidInput, match="too short"):
+        client.resolve_run_id(run.id[-5:])
+    with pytest.raises(NotFound):
+        client.resolve_run_id("0123456789")
+    with client.start_run(capture_source=False):
+        pass
+    with pytest.raises(mloop.errors.InvalidInput, match="several runs"):
+        client.resolve_run_id(run.id[:6])  # both runs start with the same millisecond prefix

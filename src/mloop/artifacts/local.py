@@ -43,13 +43,17 @@ class LocalBlobStore(BlobStore):
         self.root = Path(root).expanduser().resolve()
         self.uri = self.root.as_uri()
         self._temp = self.root / TEMP_FOLDER
+        self._prefix = str(self.root) + os.sep
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
     def exists(self, keys: Sequence[str]) -> set[str]:
         """Return the subset of ``keys`` that are stored."""
-        return {key for key in keys if self._path(key).is_file()}
+        # Plain string paths: this runs for every put (deduplication), pathlib costs more
+        # than the stat itself.
+        isfile, prefix, sep = os.path.isfile, self._prefix, os.sep
+        return {key for key in keys if isfile(prefix + check_key(key).replace("/", sep))}
 
     def put(self, items: Sequence[tuple[str, Path]]) -> None:
         """Copy each local file into place through a temp file and an atomic rename."""

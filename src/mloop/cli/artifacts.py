@@ -31,6 +31,7 @@ def ls(session: CliSession, run_id: str, prefix: str, as_json: bool) -> None:
       mloop artifacts ls 3f2a9c1e0b7d4e55a1c2d3e4f5a6b7c8
       mloop artifacts ls 3f2a9c1e0b7d4e55a1c2d3e4f5a6b7c8 reports/ --json
     """
+    run_id = session.client.resolve_run_id(run_id)
     entries = session.client.list_artifacts(run_id, prefix=prefix)
     if as_json:
         emit_json({"run_id": run_id, "artifacts": entries})
@@ -76,6 +77,7 @@ def get(session: CliSession, run_id: str, path: str, dest: Path, as_json: bool) 
       mloop artifacts get 3f2a9c1e0b7d4e55a1c2d3e4f5a6b7c8 --dest out/
     """
     client = session.client
+    run_id = client.resolve_run_id(run_id)
     wanted = path.rstrip("/")
     entries = [
         e

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from mloop.cli.render import emit_json, format_value, out, progress
+from mloop.cli.render import emit_json, format_value, out, progress, short_id
 from mloop.cli.session import CliSession, json_option, pass_session
 
 __all__ = ["demo", "next_commands"]
@@ -111,7 +111,7 @@ def demo(session: CliSession, seed: int, as_json: bool) -> None:
     for child in ranked:
         style = "bold green" if child is result.best else ""
         table.add_row(
-            Text(child.run_id[:8], style=style),
+            Text(short_id(child.run_id), style=style),
             Text(child.name + (" ★" if child is result.best else ""), style=style),
             *(Text(format_value(child.metrics[k]), style=style) for k in SHOWN_METRICS),
         )

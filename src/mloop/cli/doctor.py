@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import click
 from rich.text import Text
 
-from mloop.cli.render import emit_json, out
+from mloop.cli.render import emit_json, out, short_id
 from mloop.cli.session import CliSession, json_option, pass_session
 from mloop.errors import MloopError
 
@@ -149,7 +149,7 @@ def _check_stale_runs(session: CliSession) -> Check:
         store.close()
     if not reaped:
         return Check("stale runs", True, "no RUNNING run has lost its process")
-    shown = ", ".join(r[:8] for r in reaped[:5]) + (" …" if len(reaped) > 5 else "")
+    shown = ", ".join(short_id(r) for r in reaped[:5]) + (" …" if len(reaped) > 5 else "")
     return Check(
         "stale runs", True, f"marked {len(reaped)} run(s) KILLED whose process is gone: {shown}"
     )

@@ -85,8 +85,9 @@ def emit_json(document: Any) -> None:
 
 
 def short_id(run_id: str | None) -> str:
-    """The first characters of an id, enough to tell runs apart in a table."""
-    return (run_id or "")[:SHORT_ID]
+    """The last characters of an id (its random part: ids start with their creation time),
+    enough to tell runs apart in a table; every command accepts it in place of the id."""
+    return (run_id or "")[-SHORT_ID:]
 
 
 def format_time(ms: int | None) -> str:

@@ -303,7 +303,7 @@ def show(session: CliSession, run_id: str, as_json: bool) -> None:
       mloop runs show 3f2a9c1e0b7d4e55a1c2d3e4f5a6b7c8
     """
     client = session.client
-    run = client.get_run(run_id)
+    run = client.get_run(client.resolve_run_id(run_id))
     experiment = client.get_experiment(run.experiment_id)
     parent = client.get_run(run.parent_id) if run.parent_id else None
     children = _children(session, run)
@@ -431,7 +431,7 @@ def compare(session: CliSession, run_ids: tuple[str, ...], only_diff: bool, as_j
     if len(run_ids) < 2:
         raise click.UsageError("give at least two run ids to compare")
     client = session.client
-    found = [client.get_run(run_id) for run_id in run_ids]
+    found = [client.get_run(client.resolve_run_id(run_id)) for run_id in run_ids]
     param_keys = sorted({k for run in found for k in run.params})
     metric_keys = sorted({k for run in found for k in run.metrics})
     params = {k: [run.params.get(k) for run in found] for k in param_keys}
@@ -499,6 +499,7 @@ def delete(session: CliSession, run_ids: tuple[str, ...], as_json: bool) -> None
     Example:
       mloop runs delete 3f2a9c1e0b7d4e55a1c2d3e4f5a6b7c8
     """
+    run_ids = tuple(session.client.resolve_run_id(run_id) for run_id in run_ids)
     for run_id in run_ids:
         session.client.delete_run(run_id)
     if as_json:
@@ -519,6 +520,7 @@ def restore(session: CliSession, run_ids: tuple[str, ...], as_json: bool) -> Non
     Example:
       mloop runs restore 3f2a9c1e0b7d4e55a1c2d3e4f5a6b7c8
     """
+    run_ids = tuple(session.client.resolve_run_id(run_id) for run_id in run_ids)
     for run_id in run_ids:
         session.client.restore_run(run_id)
     if as_json:

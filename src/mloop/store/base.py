@@ -237,6 +237,11 @@ class MetadataStore(ABC):
         """Return the runs that exist among ``run_ids``, in the order given."""
 
     @abstractmethod
+    def find_run_ids(self, fragment: str, limit: int = 2) -> list[str]:
+        """Ids of runs (any lifecycle) that start or end with ``fragment``, at most ``limit``.
+        Raises InvalidInput unless the fragment is hexadecimal."""
+
+    @abstractmethod
     def set_run_status(
         self, run_id: str, status: RunStatus, *, end_time: int | None, actor: str
     ) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from mloop.config import Settings, load_settings
 from mloop.errors import ConfigError
 from mloop.store.migrate import TXN_OPTION
+from mloop.store.queries import run_on_cursor
 from mloop.store.sql import SqlStore
 
 __all__ = ["SQLiteStore", "database_path", "make_engine"]
@@ -70,7 +71,9 @@ def make_engine(path: Path, settings: Settings) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(TXN_OPTION) == "write"
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # On the driver's cursor: this runs for every transaction, and SQLAlchemy's
+        # statement machinery costs more than the BEGIN.
+        run_on_cursor(conn, "BEGIN IMMEDIATE" if write else "BEGIN", ())
 
     return engine
 

@@ -112,6 +112,11 @@ def _system_metrics_interval(value: bool | float | None) -> float | None:
     )
 
 
+#: Characters in a run id, and the fewest that may abbreviate one.
+RUN_ID_LENGTH = 32
+MIN_RUN_REF = 6
+
+
 class TrackingClient:
     """Experiments, runs, metrics, artifacts and search over one metadata and artifact store."""
 
@@ -396,6 +401,26 @@ class TrackingClient:
             run_module._remove(run)
         if failure is not None:
             raise failure
+
+    def resolve_run_id(self, ref: str) -> str:
+        """The full id of the run a reference names: a full id, or a unique prefix or suffix
+        of at least 6 hex digits (as tables abbreviate ids). Raises NotFound, InvalidInput."""
+        self._check_run_id(ref)
+        ref = ref.strip().lower()
+        if len(ref) == RUN_ID_LENGTH:
+            return ref
+        if len(ref) < MIN_RUN_REF:
+            raise InvalidInput(
+                f"{ref!r} is too short to name a run: give the full id or at least "
+                f"{MIN_RUN_REF} of its characters"
+            )
+        found = self.store.find_run_ids(ref, limit=3)
+        if not found:
+            raise NotFound(f"no run id starts or ends with {ref!r}", run_id=ref)
+        if len(found) > 1:
+            listed = ", ".join(found[:2]) + (", …" if len(found) > 2 else "")
+            raise InvalidInput(f"{ref!r} matches several runs ({listed}); give more characters")
+        return found[0]
 
     def get_run(self, run_id: str) -> Run:
         """A run with its params, tags and latest metric values. Raises NotFound."""

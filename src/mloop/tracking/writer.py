@@ -92,6 +92,8 @@ class BackgroundWriter:
         self.failed = False
         self.points_written = 0
         self._stopping = False
+        #: True while the thread sleeps with nothing scheduled (or has not started).
+        self._idle = True
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
@@ -147,9 +149,16 @@ class BackgroundWriter:
             self._drain()
 
     def wake(self) -> None:
-        """Make the thread (started if needed) re-check its queue and heartbeat now."""
-        self._ensure_thread()
-        self._wake.set()
+        """Make sure the thread (started if needed) will check its queue and heartbeat.
+
+        A thread in a timed wait checks on its own within ``writer_flush_interval`` and is left
+        alone: a wake costs two thread switches, more than starting a run. Only a thread asleep
+        with nothing scheduled is woken. Callers change what the thread reads (e.g. add a run
+        to the heartbeat) before calling this; the thread sets ``_idle`` before reading it.
+        """
+        if self._idle or not self._thread_alive():
+            self._ensure_thread()
+            self._wake.set()
 
     # -- errors -----------------------------------------------------------------------------
     def raise_pending(self, run_id: str | None = None) -> None:
@@ -212,6 +221,7 @@ class BackgroundWriter:
     def _run(self) -> None:
         heartbeat = self._heartbeat
         while True:
+            self._idle = True  # before reading the heartbeat's runs: see wake()
             timeout: float | None = self._interval
             if heartbeat is not None:
                 due = heartbeat.seconds_until_due()
@@ -220,6 +230,8 @@ class BackgroundWriter:
                 elif not self._queue and not self._stopping:
                     # No active run, nothing queued: sleep until a run starts (it wakes us).
                     timeout = None
+            if timeout is not None:
+                self._idle = False
             self._wake.wait(timeout)
             self._wake.clear()
             try:

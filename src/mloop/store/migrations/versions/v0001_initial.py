@@ -24,6 +24,10 @@ Name = sa.String(256)
 Digest = sa.String(64)
 
 
+# Tables keyed by a text or composite primary key are created with sqlite_with_rowid=False:
+# one B-tree instead of a rowid table plus an index on SQLite; other databases ignore it.
+
+
 def _key_value_table(name: str) -> None:
     op.create_table(
         name,
@@ -34,6 +38,7 @@ def _key_value_table(name: str) -> None:
             ["run_id"], ["runs.id"], name=f"fk_{name}_run_id_runs", ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("run_id", "key", name=f"pk_{name}"),
+        sqlite_with_rowid=False,
     )
 
 
@@ -61,6 +66,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("experiment_id", "key", name="pk_experiment_tags"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "runs",
@@ -82,6 +88,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["parent_id"], ["runs.id"], name="fk_runs_parent_id_runs"),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_runs_experiment_id_start_time", "runs", ["experiment_id", "start_time"])
     op.create_index("ix_runs_status", "runs", ["status"])
@@ -118,6 +125,7 @@ def upgrade() -> None:
             ["run_id"], ["runs.id"], name="fk_latest_metrics_run_id_runs", ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("run_id", "key", name="pk_latest_metrics"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
 
@@ -130,6 +138,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("owner_kind", "owner_id", "path", name="pk_artifacts"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_artifacts_digest", "artifacts", ["digest"])
 
@@ -146,7 +155,6 @@ def upgrade() -> None:
         sa.Column("prev_hash", Digest, nullable=False),
         sa.Column("hash", Digest, nullable=False),
         sa.PrimaryKeyConstraint("seq", name="pk_audit_events"),
-        sa.UniqueConstraint("hash", name="uq_audit_events_hash"),
     )
     op.create_index(
         "ix_audit_events_object_type_object_id", "audit_events", ["object_type", "object_id"]
