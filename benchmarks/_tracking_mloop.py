@@ -72,9 +72,7 @@ def per_call(spec: dict[str, Any]) -> dict[str, Any]:
     with maybe_profile(spec.get("profile")):
         for r in range(sizes.log_runs):
             t0 = perf()
-            with client.start_run(
-                experiment=EXPERIMENT_LOGGING, run_name=f"r{r}", capture_source=False
-            ) as run:
+            with client.start_run(experiment=EXPERIMENT_LOGGING, run_name=f"r{r}") as run:
                 log_metric = run.log_metric
                 for step in range(sizes.log_steps):
                     for ki, key in keys:
@@ -106,9 +104,7 @@ def batched(spec: dict[str, Any]) -> dict[str, Any]:
     with maybe_profile(spec.get("profile")):
         for r in range(sizes.log_runs):
             t0 = perf()
-            with client.start_run(
-                experiment=EXPERIMENT_LOGGING, run_name=f"r{r}", capture_source=False
-            ) as run:
+            with client.start_run(experiment=EXPERIMENT_LOGGING, run_name=f"r{r}") as run:
                 log_batch = getattr(run, "log_batch", None)
                 if log_batch is not None:
                     verb = "run.log_batch(metrics=[(key, value, step), ...])"
@@ -217,9 +213,7 @@ def memory(spec: dict[str, Any]) -> dict[str, Any]:
         }
     ]
     t0 = perf()
-    with client.start_run(
-        experiment=EXPERIMENT_LOGGING, run_name="memory", capture_source=False
-    ) as run:
+    with client.start_run(experiment=EXPERIMENT_LOGGING, run_name="memory") as run:
         log_metric = run.log_metric
         for step in range(steps):
             for ki, key in keys:
