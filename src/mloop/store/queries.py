@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import operator
+import re
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -16,21 +18,24 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
 from mloop import audit
-from mloop.errors import InvalidName
+from mloop.errors import Conflict, InvalidInput, InvalidName
 from mloop.store import schema as s
 from mloop.store.base import AuditEvent, Experiment, Lifecycle, Run, RunStatus, ViewType
 
 __all__ = [
+    "HEX",
     "METRIC_COLUMNS",
     "STEP_THEN_TIME",
     "Prepared",
     "Statements",
     "append_event",
+    "artifact_rows",
     "audit_events",
     "check_key",
     "chunks",
     "load_experiments",
     "load_runs",
+    "new_run_id",
     "now_ms",
     "short",
     "view_clause",
@@ -363,3 +368,39 @@ def audit_events(rows: Iterable[Any]) -> Iterator[AuditEvent]:
             prev_hash=row.prev_hash,
             hash=row.hash,
         )
+
+
+def artifact_rows(
+    owner_kind: str, owner_id: str, entries: Sequence[tuple[str, str, int]]
+) -> list[tuple[str, str, str, str, int, int]]:
+    """Checked rows for the artifacts table. Raises InvalidInput (too long), Conflict (a path given
+    twice with different digests)."""
+    wanted: dict[str, tuple[str, int]] = {}
+    for path, digest, size in entries:
+        if len(path) > s.PATH_LEN or len(digest) > s.DIGEST_LEN:
+            raise InvalidInput(
+                f"artifact path {short(path)!r} or digest is too long (limits: "
+                f"{s.PATH_LEN} and {s.DIGEST_LEN} characters)"
+            )
+        prior = wanted.setdefault(path, (digest, size))
+        if prior[0] != digest:
+            raise Conflict(
+                f"artifact path {path!r} of {owner_kind} {owner_id} is given twice with "
+                f"different contents ({prior[0][:12]}… and {digest[:12]}…)"
+            )
+    now = now_ms()
+    return [(owner_kind, owner_id, p, d, n, now) for p, (d, n) in wanted.items()]
+
+
+#: What a run id (or a fragment of one) is made of.
+HEX = re.compile("[0-9a-f]+")
+
+
+def new_run_id() -> str:
+    """A new run id: 32 hex digits, the creation time in milliseconds then 80 random bits.
+
+    Time-ordered ids keep inserts at the right edge of every index keyed by run id (fewer
+    pages written per commit, on SQLite and PostgreSQL alike) and sort runs by creation; 80
+    random bits keep ids created in the same millisecond apart.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"

@@ -9,9 +9,6 @@ writes on connections marked "write", so SQLite can start write transactions wit
 from __future__ import annotations
 
 import os
-import re
-import secrets
-import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -350,8 +347,8 @@ class SqlStore(MetadataStore):
         tags = dict(tags or {})
         for key in tags:
             q.check_key("tag key", key)
-        new_id = run_id or new_run_id()
-        refs = _artifact_rows("run", new_id, artifacts)
+        new_id = run_id or q.new_run_id()
+        refs = q.artifact_rows("run", new_id, artifacts)
         st = self._stmts
         with self._write(duplicate=f"a run with id {new_id!r} already exists") as conn:
             experiment = st.experiment_state.first(conn, (experiment_id,))
@@ -409,7 +406,7 @@ class SqlStore(MetadataStore):
     def find_run_ids(self, fragment: str, limit: int = 2) -> list[str]:
         """Ids of runs (any lifecycle) that start or end with ``fragment``, at most ``limit``.
         Raises InvalidInput unless the fragment is hexadecimal."""
-        if not fragment or len(fragment) > s.RUN_ID_LEN or not _HEX.fullmatch(fragment):
+        if not fragment or len(fragment) > s.RUN_ID_LEN or not q.HEX.fullmatch(fragment):
             raise InvalidInput(f"{q.short(fragment)!r} is not part of a run id (hex digits)")
         r = s.runs
         query = (
@@ -628,7 +625,9 @@ class SqlStore(MetadataStore):
         no-op; with another digest raises Conflict (recorded paths are immutable)."""
         if not entries:
             return
-        wanted = {row[2]: (row[3], row[4]) for row in _artifact_rows(owner_kind, owner_id, entries)}
+        wanted = {
+            row[2]: (row[3], row[4]) for row in q.artifact_rows(owner_kind, owner_id, entries)
+        }
         a = s.artifacts
         now = q.now_ms()
         with self._write() as conn:
@@ -745,28 +744,6 @@ class SqlStore(MetadataStore):
         return f"{type(self).__name__}({self._describe()!r})"
 
 
-def _artifact_rows(
-    owner_kind: str, owner_id: str, entries: Sequence[tuple[str, str, int]]
-) -> list[tuple[str, str, str, str, int, int]]:
-    """Checked rows for the artifacts table. Raises InvalidInput (too long), Conflict (a path given
-    twice with different digests)."""
-    wanted: dict[str, tuple[str, int]] = {}
-    for path, digest, size in entries:
-        if len(path) > s.PATH_LEN or len(digest) > s.DIGEST_LEN:
-            raise InvalidInput(
-                f"artifact path {q.short(path)!r} or digest is too long (limits: "
-                f"{s.PATH_LEN} and {s.DIGEST_LEN} characters)"
-            )
-        prior = wanted.setdefault(path, (digest, size))
-        if prior[0] != digest:
-            raise Conflict(
-                f"artifact path {path!r} of {owner_kind} {owner_id} is given twice with "
-                f"different contents ({prior[0][:12]}… and {digest[:12]}…)"
-            )
-    now = q.now_ms()
-    return [(owner_kind, owner_id, p, d, n, now) for p, (d, n) in wanted.items()]
-
-
 # A forked child must not use connections inherited from its parent (both would talk on one
 # socket or file handle): drop them from the pool without closing them, which the parent
 # still uses, so the child opens its own.
@@ -780,16 +757,3 @@ def _forget_connections_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_connections_after_fork)
-
-
-_HEX = re.compile("[0-9a-f]+")
-
-
-def new_run_id() -> str:
-    """A new run id: 32 hex digits, the creation time in milliseconds then 80 random bits.
-
-    Time-ordered ids keep inserts at the right edge of every index keyed by run id (fewer
-    pages written per commit, on SQLite and PostgreSQL alike) and sort runs by creation; 80
-    random bits keep ids created in the same millisecond apart.
-    """
-    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
