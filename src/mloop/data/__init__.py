@@ -1,0 +1,1 @@
+"""Data: dataset versions, column profiles, validation (expectations) and drift."""
