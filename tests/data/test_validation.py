@@ -1,0 +1,440 @@
+"""Suites: lazy validation, YAML round trips and errors, rendering, suggested suites."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from rich.console import Console
+
+from mloop.data import expectations as ex
+from mloop.data.expectations import (
+    ColumnExists,
+    ColumnType,
+    Custom,
+    InRange,
+    InSet,
+    MatchesRegex,
+    MeanBetween,
+    MedianBetween,
+    NotNull,
+    RowCountBetween,
+    StdBetween,
+    Unique,
+    register_check,
+)
+from mloop.data.validation import Suite, ValidationResult, suggest_expectations, validate
+from mloop.errors import InvalidInput, NotFound
+
+
+@pytest.fixture
+def clean_registry() -> Iterator[None]:
+    saved = dict(ex._REGISTRY)
+    yield
+    ex._REGISTRY.clear()
+    ex._REGISTRY.update(saved)
+
+
+def _positive_amount(frame: pd.DataFrame) -> Any:
+    return frame["amount"].fillna(0) >= 0
+
+
+@pytest.fixture
+def transactions() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    n = 200
+    return pd.DataFrame(
+        {
+            "tx_id": np.arange(n),
+            "amount": rng.gamma(2.0, 50.0, n),
+            "country": rng.choice(["DE", "FR", "US"], n),
+            "email": [f"user{i}@example.com" for i in range(n)],
+            "flag": rng.random(n) < 0.1,
+            "when": pd.date_range("2024-01-01", periods=n, freq="h"),
+        }
+    )
+
+
+def _every_kind(registered: bool = True) -> Suite:
+    return Suite(
+        "transactions",
+        [
+            ColumnExists("amount"),
+            ColumnType("amount", "float"),
+            NotNull("amount", mostly=0.99),
+            Unique("tx_id"),
+            InRange("amount", min=0),
+            InRange("amount", min=0, max=1e6, strict=True, mostly=0.5),
+            InSet("country", ["DE", "FR", "US"]),
+            InSet("code", [1, "1", True, None, 2.5], mostly=0.9),
+            MatchesRegex("email", r"^[^@]+@[^@]+$", mostly=0.95),
+            RowCountBetween(min=10, max=1000),
+            RowCountBetween(max=5),
+            MeanBetween("amount", min=50, max=150),
+            MedianBetween("amount", max=1000),
+            StdBetween("amount", min=0.0, max=float("inf")),
+            Custom.registered("positive_amount", columns=["amount"])
+            if registered
+            else Custom("positive_amount", _positive_amount),
+        ],
+    )
+
+
+def test_suite_round_trips_every_expectation(clean_registry: None) -> None:
+    register_check("positive_amount", _positive_amount, description="amounts are not negative")
+    suite = _every_kind()
+    text = suite.to_yaml()
+    again = Suite.from_yaml(text)
+    assert again == suite
+    assert again.to_yaml() == text
+    kinds = {e.kind for e in suite.expectations}
+    assert kinds == set(ex.EXPECTATIONS)
+
+
+def test_yaml_is_readable(clean_registry: None) -> None:
+    suite = Suite("transactions", [NotNull("amount", mostly=0.99), InRange("amount", min=0)])
+    assert suite.to_yaml() == (
+        "suite: transactions\n"
+        "expectations:\n"
+        "  - expect: not_null\n"
+        "    column: amount\n"
+        "    mostly: 0.99\n"
+        "  - expect: in_range\n"
+        "    column: amount\n"
+        "    min: 0\n"
+    )
+    sets = Suite("s", [InSet("c", ["a", "b"])]).to_yaml()
+    assert "values: [a, b]" in sets
+
+
+def test_save_and_load(tmp_path: Path, clean_registry: None) -> None:
+    register_check("positive_amount", _positive_amount)
+    suite = _every_kind()
+    path = tmp_path / "suite.yaml"
+    suite.save(path)
+    assert Suite.load(path) == suite
+    assert Suite.load(str(path)) == suite
+    with pytest.raises(NotFound, match="no suite file"):
+        Suite.load(tmp_path / "missing.yaml")
+
+
+def test_unregistered_custom_check_cannot_be_saved(clean_registry: None) -> None:
+    suite = _every_kind(registered=False)
+    with pytest.raises(InvalidInput, match=r"expectations\[14\].*register_check"):
+        suite.to_yaml()
+
+
+def test_registered_custom_check_loads_by_name(
+    clean_registry: None, transactions: pd.DataFrame
+) -> None:
+    register_check("positive_amount", _positive_amount)
+    suite = Suite.from_yaml(
+        "suite: s\nexpectations:\n  - expect: custom\n    name: positive_amount\n"
+    )
+    check = suite.expectations[0]
+    assert isinstance(check, Custom)
+    assert check.fn is _positive_amount
+    assert validate(transactions, suite).success
+    with pytest.raises(InvalidInput, match=r"expectations\[0\].*'other' is not registered"):
+        Suite.from_yaml("suite: s\nexpectations:\n  - expect: custom\n    name: other\n")
+
+
+def test_unrepresentable_value_is_invalid_input() -> None:
+    suite = Suite("s", [InSet("t", [pd.Timestamp("2024-01-01")])])
+    with pytest.raises(InvalidInput, match="YAML cannot represent"):
+        suite.to_yaml()
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern", "details"),
+    [
+        (
+            "suite: s\nexpectations:\n  - expect: nonsense\n",
+            r"expectations\[0\]: unknown expectation 'nonsense'; known expectations: column_exists",
+            {"index": 0},
+        ),
+        (
+            "suite: s\nexpectations:\n  - column: x\n",
+            r"expectations\[0\]: missing 'expect'",
+            {"index": 0},
+        ),
+        (
+            "suite: s\nexpectations:\n  - expect: not_null\n    column: x\n"
+            "  - expect: in_range\n    column: x\n    minimum: 0\n",
+            r"expectations\[1\] \(in_range\): unknown parameter 'minimum'; in_range takes column, "
+            r"min, max, strict, mostly",
+            {"index": 1, "field": "minimum"},
+        ),
+        (
+            "suite: s\nexpectations:\n  - expect: in_set\n    column: x\n",
+            r"expectations\[0\] \(in_set\): missing parameter 'values'",
+            {"index": 0, "field": "values"},
+        ),
+        (
+            "suite: s\nexpectations:\n  - expect: not_null\n",
+            r"expectations\[0\] \(not_null\): missing parameter 'column'",
+            {"index": 0, "field": "column"},
+        ),
+        (
+            "suite: s\nexpectations:\n  - expect: not_null\n    column: x\n    mostly: 2\n",
+            r"expectations\[0\]: not_null: 'mostly' must be a number between 0 and 1",
+            {"index": 0, "field": "mostly"},
+        ),
+        (
+            "suite: s\nexpectations:\n  - expect: in_range\n    column: x\n    min: 3\n"
+            "    max: 1\n",
+            r"expectations\[0\]: in_range: 'min' \(3\) is greater than 'max' \(1\)",
+            {"index": 0, "field": "min"},
+        ),
+        (
+            "suite: s\nexpectations:\n  - expect: column_type\n    column: x\n    type: text\n",
+            r"expectations\[0\]: column_type: unknown 'type' 'text'",
+            {"index": 0, "field": "type"},
+        ),
+        (
+            "suite: s\nexpectations:\n  - expect: matches_regex\n    column: x\n"
+            "    pattern: '(a'\n",
+            r"expectations\[0\]: matches_regex: 'pattern' '\(a' is not a valid regular",
+            {"index": 0, "field": "pattern"},
+        ),
+        (
+            "suite: s\nexpectations:\n  - expect: custom\n    name: c\n    columns: 5\n",
+            r"expectations\[0\]: custom 'c': 'columns' must be a list",
+            {"index": 0, "field": "columns"},
+        ),
+        (
+            "suite: s\nexpectations:\n  - expect: custom\n    name: [c]\n",
+            r"expectations\[0\]: custom: 'name' must be a non-empty string",
+            {"index": 0, "field": "name"},
+        ),
+        (
+            "suite: s\nexpectations:\n  - expect: custom\n    name: c\n    columns: [a, 1]\n",
+            r"'columns' must be a list of column names",
+            {"index": 0, "field": "columns"},
+        ),
+        (
+            "suite: s\nexpectations:\n  - not a mapping\n",
+            r"expectations\[0\]: each expectation must be a mapping",
+            {"index": 0},
+        ),
+        ("suite: s\nexpectations: 5\n", r"'expectations' must be a list", {}),
+        ("expectations: []\n", r"missing 'suite'", {}),
+        ("suite: s\nextra: 1\n", r"unknown key\(s\) extra", {}),
+        ("suite: ''\n", r"'name' must be a non-empty string", {}),
+        ("- a\n- b\n", r"a suite must be a mapping", {}),
+        ("", r"a suite must be a mapping", {}),
+    ],
+)
+def test_bad_yaml_suites(
+    clean_registry: None, text: str, pattern: str, details: dict[str, Any]
+) -> None:
+    if "name: c" in text:
+        register_check("c", _positive_amount)
+    with pytest.raises(InvalidInput, match=pattern) as info:
+        Suite.from_yaml(text)
+    for key, value in details.items():
+        assert info.value.details[key] == value
+
+
+def test_malformed_yaml_reports_line_and_column() -> None:
+    text = "suite: s\nexpectations:\n  - expect: not_null\n    column: [unclosed\n"
+    with pytest.raises(InvalidInput, match=r"does not parse at line \d+, column \d+") as info:
+        Suite.from_yaml(text)
+    assert info.value.details["line"] >= 4
+    with pytest.raises(InvalidInput, match="line 2, column"):
+        Suite.from_yaml("suite: s\n\tbad: tab\n")
+
+
+def test_yaml_never_constructs_python_objects() -> None:
+    with pytest.raises(InvalidInput, match="does not parse"):
+        Suite.from_yaml("suite: !!python/object/apply:os.system ['true']\n")
+
+
+def test_suite_rejects_non_expectations() -> None:
+    with pytest.raises(InvalidInput, match=r"expectations\[1\] is a str"):
+        Suite("s", [NotNull("x"), "oops"])  # type: ignore[list-item]
+
+
+def test_validate_is_lazy_and_counts(transactions: pd.DataFrame) -> None:
+    frame = transactions.copy()
+    frame.loc[[3, 10, 50], "amount"] = [-1.0, np.nan, np.inf]
+    suite = Suite(
+        "lazy",
+        [
+            NotNull("amount"),
+            InRange("amount", min=0, max=10_000),
+            ColumnExists("missing"),
+            InSet("missing", ["x"]),
+            Unique("tx_id"),
+            InSet("country", ["DE", "FR", "US"]),
+        ],
+    )
+    result = validate(frame, suite, sample_size=2)
+    assert not result.success
+    assert (result.evaluated, result.succeeded, result.failed) == (6, 2, 4)
+    assert [r.success for r in result.results] == [False, False, False, False, True, True]
+    in_range = result.results[1]
+    assert in_range.unexpected_count == 2
+    assert [row["index"] for row in in_range.sample] == [3, 50]
+    assert result.row_count == 200
+    assert len(result.failures) == 4
+
+
+def test_validate_arrow_table(transactions: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(transactions, preserve_index=False)
+    result = validate(table, Suite("s", [NotNull("amount"), ColumnType("when", "datetime")]))
+    assert result.success
+
+
+def test_validate_bad_arguments(transactions: pd.DataFrame) -> None:
+    with pytest.raises(InvalidInput, match="must be a Suite"):
+        validate(transactions, [NotNull("x")])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="sample_size"):
+        validate(transactions, Suite("s"), sample_size=-1)
+    with pytest.raises(InvalidInput, match="DataFrame or a pyarrow Table"):
+        validate({"a": [1]}, Suite("s"))
+
+
+def test_empty_suite_passes(transactions: pd.DataFrame) -> None:
+    result = validate(transactions, Suite("empty"))
+    assert result.success
+    assert result.evaluated == 0
+
+
+def test_to_dict_is_json_safe(clean_registry: None) -> None:
+    register_check("positive_amount", _positive_amount)
+    frame = pd.DataFrame(
+        {
+            "amount": [1.0, np.nan, np.inf, -np.inf, -2.0],
+            "tx_id": [1, 1, 2, 3, 4],
+            "country": ["DE", "XX", None, "US", "FR"],
+            "email": ["a@b", "bad", "c@d", None, "e@f"],
+            "when": pd.date_range("2024-01-01", periods=5),
+        }
+    )
+    result = validate(frame, _every_kind(), sample_size=3)
+    doc = result.to_dict()
+    text = json.dumps(doc, allow_nan=False)
+    assert '"Infinity"' in text
+    assert '"NaN"' in text
+    assert doc["statistics"] == {
+        "evaluated": result.evaluated,
+        "succeeded": result.succeeded,
+        "failed": result.failed,
+    }
+    by_kind = {r["expectation"]: r for r in doc["results"]}
+    assert by_kind["std_between"]["params"]["max"] == "Infinity"
+    custom = validate(frame, Suite("c", [Custom("t", lambda f: f["tx_id"] > 1)]))
+    json.dumps(custom.to_dict(), allow_nan=False)
+    stamps = validate(frame, Suite("t", [InSet("when", [pd.Timestamp("2024-01-01")])]))
+    sample = stamps.to_dict()["results"][0]["sample"]
+    assert sample[0]["when"].startswith("2024-01-02")
+
+
+def _render(result: ValidationResult, width: int = 120) -> str:
+    console = Console(record=True, width=width, force_terminal=False)
+    result.render(console)
+    return console.export_text()
+
+
+def test_render(transactions: pd.DataFrame) -> None:
+    frame = transactions.copy()
+    frame.loc[[3, 4], "amount"] = [-1.0, -2.0]
+    suite = Suite(
+        "transactions",
+        [
+            InRange("amount", min=0),
+            ColumnExists("missing"),
+            MeanBetween("amount", min=0),
+            Custom("tx", lambda f: f["tx_id"] < 198, columns=["tx_id", "country"]),
+        ],
+    )
+    text = _render(validate(frame, suite))
+    assert "suite 'transactions': FAILED — 1/4 expectations passed on 200 rows" in text
+    assert "in_range" in text
+    assert "[3]=-1, [4]=-2" in text
+    assert "column 'missing' is missing" in text
+    assert "[198]=(198, " in text
+    assert "FAIL" in text
+    ok = _render(validate(frame, Suite("ok", [ColumnExists("amount")])), width=80)
+    assert "passed" in ok
+
+
+def test_suggested_suite_passes_on_source_and_fails_on_shift(
+    transactions: pd.DataFrame,
+) -> None:
+    frame = transactions.copy()
+    frame.loc[::10, "amount"] = np.nan
+    suite = suggest_expectations(frame, name="ref")
+    assert suite.name == "ref"
+    kinds = {(e.kind, getattr(e, "column", None)) for e in suite.expectations}
+    assert ("row_count_between", None) in kinds
+    assert ("unique", "tx_id") in kinds
+    assert ("unique", "email") in kinds
+    assert ("unique", "amount") not in kinds  # floats are distinct by chance
+    assert ("in_set", "country") in kinds
+    assert ("in_set", "flag") in kinds
+    assert ("in_set", "email") not in kinds
+    assert ("mean_between", "amount") in kinds
+    assert ("column_type", "when") in kinds
+    not_null = next(
+        e for e in suite.expectations if isinstance(e, NotNull) and e.column == "amount"
+    )
+    assert not_null.mostly == 0.9
+    result = validate(frame, suite)
+    assert result.success, [r.message for r in result.failures]
+    assert Suite.from_yaml(suite.to_yaml()) == suite
+
+    shifted = frame.assign(amount=frame["amount"] + 500, country="BR")
+    failed = validate(shifted, suite)
+    assert not failed.success
+    failing = {(r.kind, r.column) for r in failed.failures}
+    assert ("in_range", "amount") in failing
+    assert ("mean_between", "amount") in failing
+    assert ("in_set", "country") in failing
+    assert not validate(frame.head(50), suite).success  # row count below half
+    assert not validate(frame.drop(columns=["email"]), suite).success
+
+
+def test_suggest_mostly_rounds_down() -> None:
+    frame = pd.DataFrame({"x": [1.0] * 57 + [np.nan] * 43})
+    suite = suggest_expectations(frame)
+    not_null = next(e for e in suite.expectations if isinstance(e, NotNull))
+    assert not_null.mostly <= 0.57
+    assert not_null.mostly >= 0.56
+    assert validate(frame, suite).success
+
+
+def test_suggest_on_awkward_frames() -> None:
+    frame = pd.DataFrame(
+        {
+            "all_null": [np.nan] * 4,
+            "mixed": pd.Series([1, "a", 2.5, None], dtype=object),
+            "inf": [1.0, np.inf, 2.0, 3.0],
+            "one": [1, 1, 1, 1],
+            "cat": pd.Categorical(["a", "b", "a", "b"]),
+        }
+    )
+    suite = suggest_expectations(frame)
+    assert validate(frame, suite).success
+    kinds = {(e.kind, getattr(e, "column", None)) for e in suite.expectations}
+    assert ("not_null", "all_null") not in kinds
+    assert ("column_type", "mixed") not in kinds
+    assert ("mean_between", "inf") not in kinds
+    assert ("in_set", "cat") in kinds
+    assert Suite.from_yaml(suite.to_yaml()) == suite
+    empty = suggest_expectations(frame.iloc[:0])
+    assert validate(frame.iloc[:0], empty).success
+    assert not validate(frame, empty).success  # 4 rows is above 2 x 0
+
+
+def test_suggest_from_arrow_table(transactions: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(transactions, preserve_index=False)
+    suite = suggest_expectations(table)
+    assert validate(table, suite).success
