@@ -98,3 +98,15 @@ __all__ = [
     "start_run",
     "verify_audit",
 ]
+
+# Subpackages with heavy imports (pandas, SciPy) load on first use, so `import mloop` stays fast.
+_LAZY_SUBPACKAGES = frozenset({"data"})
+
+
+def __getattr__(name: str) -> object:
+    """Import a lazily loaded subpackage (``mloop.data``) on first access."""
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"mloop.{name}")
+    raise AttributeError(f"module 'mloop' has no attribute {name!r}")
