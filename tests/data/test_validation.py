@@ -438,3 +438,15 @@ def test_suggest_from_arrow_table(transactions: pd.DataFrame) -> None:
     table = pa.Table.from_pandas(transactions, preserve_index=False)
     suite = suggest_expectations(table)
     assert validate(table, suite).success
+
+
+def test_render_does_not_interpret_markup_in_the_suite_name() -> None:
+    from rich.console import Console
+
+    from mloop.data import NotNull, Suite, validate
+
+    frame = pd.DataFrame({"a": [1, None]})
+    console = Console(record=True, width=120)
+    validate(frame, Suite("[bold]x[/bold]", [NotNull("a")])).render(console)
+    text = console.export_text()
+    assert "[bold]x[/bold]" in text and "FAILED" in text

@@ -324,13 +324,13 @@ class ValidationResult:
 
     def __rich__(self) -> RenderableType:
         """A table: one row per expectation, failing samples shown compactly."""
-        verdict = "[green]passed[/]" if self.success else "[red]FAILED[/]"
-        table = Table(
-            title=f"suite {self.suite!r}: {verdict} — {self.succeeded}/{self.evaluated} "
-            f"expectations passed on {self.row_count} rows",
-            title_justify="left",
-            expand=False,
+        # Text, not markup: a suite name is user input and may contain "[...]".
+        title = Text(f"suite {self.suite!r}: ")
+        title.append(*(("passed", "green") if self.success else ("FAILED", "red")))
+        title.append(
+            f" — {self.succeeded}/{self.evaluated} expectations passed on {self.row_count} rows"
         )
+        table = Table(title=title, title_justify="left", expand=False)
         table.add_column("expectation")
         table.add_column("column")
         table.add_column("result")
