@@ -26,6 +26,11 @@ RESULTS_DIR = BENCH_DIR / ".results"
 MLFLOW_VERSION = "3.17.2"
 MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
 
+EVIDENTLY_VERSION = "0.7.23"
+EVIDENTLY_VENV = BENCH_DIR / ".venv-evidently"
+#: Evidently 0.7 does not support pandas 3; pyarrow reads the benchmark's Parquet files.
+EVIDENTLY_REQUIREMENTS = (f"evidently=={EVIDENTLY_VERSION}", "pandas<3", "pyarrow")
+
 
 # -- inside a worker -----------------------------------------------------------------------------
 def peak_rss_mib() -> float:
@@ -155,6 +160,44 @@ def ensure_mlflow_python(explicit: str | None) -> str:
                 "--quiet",
                 "--disable-pip-version-check",
                 f"mlflow=={MLFLOW_VERSION}",
+            ],
+            check=True,
+        )
+    return str(python)
+
+
+def ensure_evidently_python(explicit: str | None) -> str:
+    """The interpreter that runs Evidently: ``explicit``, or benchmarks/.venv-evidently.
+
+    Like MLflow, Evidently is never installed into mloop's environment; its venv is made on
+    demand with pandas < 3, which Evidently 0.7 requires.
+    """
+    if explicit:
+        if package_version(explicit, "evidently") is None:
+            raise SystemExit(f"--evidently-python {explicit}: evidently is not installed there")
+        return explicit
+    bindir = "Scripts" if os.name == "nt" else "bin"
+    python = EVIDENTLY_VENV / bindir / ("python.exe" if os.name == "nt" else "python")
+    if not python.exists():
+        print(
+            f"creating the Evidently virtualenv in benchmarks/{EVIDENTLY_VENV.name} ...", flush=True
+        )
+        subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
+    if package_version(str(python), "evidently") != EVIDENTLY_VERSION:
+        print(
+            f"installing {' '.join(EVIDENTLY_REQUIREMENTS)} into benchmarks/{EVIDENTLY_VENV.name} "
+            "(a few minutes) ...",
+            flush=True,
+        )
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                *EVIDENTLY_REQUIREMENTS,
             ],
             check=True,
         )
