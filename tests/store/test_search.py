@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from mloop.errors import InvalidInput, InvalidPageToken, SearchSyntaxError
 from mloop.store import schema
 from mloop.store.base import ViewType
-from mloop.store.search import (
+from mloop.store.filters import (
     MAX_COMPARISONS,
     MAX_FILTER_LENGTH,
     MAX_IN_ITEMS,
@@ -34,11 +34,13 @@ from mloop.store.search import (
     Op,
     Or,
     OrderKey,
+    parse_filter,
+    parse_order_by,
+)
+from mloop.store.search import (
     build_search_select,
     decode_page_token,
     encode_page_token,
-    parse_filter,
-    parse_order_by,
     query_fingerprint,
 )
 

@@ -41,16 +41,10 @@ from sqlalchemy.sql.elements import UnaryExpression
 from mloop.errors import InvalidInput, InvalidPageToken
 from mloop.store.base import ViewType
 from mloop.store.filters import (
-    MAX_COMPARISONS,
-    MAX_FILTER_LENGTH,
-    MAX_IN_ITEMS,
-    MAX_NESTING,
-    MAX_ORDER_KEYS,
     And,
     Comparison,
     Entity,
     Expr,
-    Not,
     Op,
     Or,
     OrderKey,
@@ -60,25 +54,10 @@ from mloop.store.filters import (
 from mloop.store.schema import latest_metrics, params, runs, tags
 
 __all__ = [
-    "MAX_COMPARISONS",
-    "MAX_FILTER_LENGTH",
-    "MAX_IN_ITEMS",
-    "MAX_NESTING",
-    "MAX_ORDER_KEYS",
-    "And",
-    "Comparison",
-    "Entity",
-    "Expr",
-    "Not",
-    "Op",
-    "Or",
-    "OrderKey",
     "build_search_select",
     "compile_filter",
     "decode_page_token",
     "encode_page_token",
-    "parse_filter",
-    "parse_order_by",
     "query_fingerprint",
 ]
 
