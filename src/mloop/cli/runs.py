@@ -488,6 +488,25 @@ def compare(session: CliSession, run_ids: tuple[str, ...], only_diff: bool, as_j
     )
 
 
+def _change_lifecycle(
+    session: CliSession,
+    run_ids: tuple[str, ...],
+    as_json: bool,
+    change: Callable[[str], object],
+    done: str,
+    hint: str = "",
+) -> None:
+    """Resolve every id first (a bad one changes nothing), apply ``change``, report."""
+    resolved = [session.client.resolve_run_id(run_id) for run_id in run_ids]
+    for run_id in resolved:
+        change(run_id)
+    if as_json:
+        emit_json({done: resolved})
+        return
+    for run_id in resolved:
+        out().print(f"{done} run {run_id}" + hint.format(run_id=run_id))
+
+
 @runs.command()
 @click.argument("run_ids", nargs=-1, required=True, metavar="RUN_ID...")
 @json_option
@@ -499,14 +518,14 @@ def delete(session: CliSession, run_ids: tuple[str, ...], as_json: bool) -> None
     Example:
       mloop runs delete 3f2a9c1e0b7d4e55a1c2d3e4f5a6b7c8
     """
-    run_ids = tuple(session.client.resolve_run_id(run_id) for run_id in run_ids)
-    for run_id in run_ids:
-        session.client.delete_run(run_id)
-    if as_json:
-        emit_json({"deleted": list(run_ids)})
-    else:
-        for run_id in run_ids:
-            out().print(f"deleted run {run_id} (undo with: mloop runs restore {run_id})")
+    _change_lifecycle(
+        session,
+        run_ids,
+        as_json,
+        session.client.delete_run,
+        "deleted",
+        " (undo with: mloop runs restore {run_id})",
+    )
 
 
 @runs.command()
@@ -520,11 +539,4 @@ def restore(session: CliSession, run_ids: tuple[str, ...], as_json: bool) -> Non
     Example:
       mloop runs restore 3f2a9c1e0b7d4e55a1c2d3e4f5a6b7c8
     """
-    run_ids = tuple(session.client.resolve_run_id(run_id) for run_id in run_ids)
-    for run_id in run_ids:
-        session.client.restore_run(run_id)
-    if as_json:
-        emit_json({"restored": list(run_ids)})
-    else:
-        for run_id in run_ids:
-            out().print(f"restored run {run_id}")
+    _change_lifecycle(session, run_ids, as_json, session.client.restore_run, "restored")
