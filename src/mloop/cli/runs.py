@@ -493,6 +493,7 @@ def _change_lifecycle(
     run_ids: tuple[str, ...],
     as_json: bool,
     change: Callable[[str], object],
+    *,
     done: str,
     hint: str = "",
 ) -> None:
@@ -523,8 +524,8 @@ def delete(session: CliSession, run_ids: tuple[str, ...], as_json: bool) -> None
         run_ids,
         as_json,
         session.client.delete_run,
-        "deleted",
-        " (undo with: mloop runs restore {run_id})",
+        done="deleted",
+        hint=" (undo with: mloop runs restore {run_id})",
     )
 
 
@@ -539,4 +540,4 @@ def restore(session: CliSession, run_ids: tuple[str, ...], as_json: bool) -> Non
     Example:
       mloop runs restore 3f2a9c1e0b7d4e55a1c2d3e4f5a6b7c8
     """
-    _change_lifecycle(session, run_ids, as_json, session.client.restore_run, "restored")
+    _change_lifecycle(session, run_ids, as_json, session.client.restore_run, done="restored")
