@@ -131,24 +131,32 @@ def package_version(python: str, dist: str) -> str | None:
     return out.stdout.strip() or None
 
 
-def ensure_mlflow_python(explicit: str | None) -> str:
-    """The interpreter that runs MLflow: ``explicit``, or benchmarks/.venv-mlflow (made on demand).
+def ensure_tool_python(
+    explicit: str | None,
+    *,
+    dist: str,
+    version: str,
+    venv: Path,
+    requirements: Sequence[str],
+    flag: str,
+) -> str:
+    """The interpreter that runs an anchor tool: ``explicit``, or its own virtualenv ``venv``
+    (made on demand, ``requirements`` installed when ``dist`` is not at ``version``).
 
-    MLflow is never installed into mloop's own environment: it lives in its own virtualenv.
+    Anchor tools are never installed into mloop's own environment.
     """
     if explicit:
-        if package_version(explicit, "mlflow") is None:
-            raise SystemExit(f"--mlflow-python {explicit}: mlflow is not installed there")
+        if package_version(explicit, dist) is None:
+            raise SystemExit(f"{flag} {explicit}: {dist} is not installed there")
         return explicit
     bindir = "Scripts" if os.name == "nt" else "bin"
-    python = MLFLOW_VENV / bindir / ("python.exe" if os.name == "nt" else "python")
+    python = venv / bindir / ("python.exe" if os.name == "nt" else "python")
     if not python.exists():
-        print(f"creating the MLflow virtualenv in benchmarks/{MLFLOW_VENV.name} ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-    if package_version(str(python), "mlflow") != MLFLOW_VERSION:
+        print(f"creating the {dist} virtualenv in benchmarks/{venv.name} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if package_version(str(python), dist) != version:
         print(
-            f"installing mlflow=={MLFLOW_VERSION} into benchmarks/{MLFLOW_VENV.name} "
-            "(a few minutes) ...",
+            f"installing {' '.join(requirements)} into benchmarks/{venv.name} (a few minutes) ...",
             flush=True,
         )
         subprocess.run(
@@ -159,49 +167,54 @@ def ensure_mlflow_python(explicit: str | None) -> str:
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                f"mlflow=={MLFLOW_VERSION}",
+                *requirements,
             ],
             check=True,
         )
     return str(python)
+
+
+def ensure_mlflow_python(explicit: str | None) -> str:
+    """The interpreter that runs MLflow: ``explicit``, or benchmarks/.venv-mlflow."""
+    return ensure_tool_python(
+        explicit,
+        dist="mlflow",
+        version=MLFLOW_VERSION,
+        venv=MLFLOW_VENV,
+        requirements=[f"mlflow=={MLFLOW_VERSION}"],
+        flag="--mlflow-python",
+    )
 
 
 def ensure_evidently_python(explicit: str | None) -> str:
-    """The interpreter that runs Evidently: ``explicit``, or benchmarks/.venv-evidently.
+    """The interpreter that runs Evidently: ``explicit``, or benchmarks/.venv-evidently, made on
+    demand with pandas < 3, which Evidently 0.7 requires."""
+    return ensure_tool_python(
+        explicit,
+        dist="evidently",
+        version=EVIDENTLY_VERSION,
+        venv=EVIDENTLY_VENV,
+        requirements=EVIDENTLY_REQUIREMENTS,
+        flag="--evidently-python",
+    )
 
-    Like MLflow, Evidently is never installed into mloop's environment; its venv is made on
-    demand with pandas < 3, which Evidently 0.7 requires.
-    """
-    if explicit:
-        if package_version(explicit, "evidently") is None:
-            raise SystemExit(f"--evidently-python {explicit}: evidently is not installed there")
-        return explicit
-    bindir = "Scripts" if os.name == "nt" else "bin"
-    python = EVIDENTLY_VENV / bindir / ("python.exe" if os.name == "nt" else "python")
-    if not python.exists():
-        print(
-            f"creating the Evidently virtualenv in benchmarks/{EVIDENTLY_VENV.name} ...", flush=True
-        )
-        subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
-    if package_version(str(python), "evidently") != EVIDENTLY_VERSION:
-        print(
-            f"installing {' '.join(EVIDENTLY_REQUIREMENTS)} into benchmarks/{EVIDENTLY_VENV.name} "
-            "(a few minutes) ...",
-            flush=True,
-        )
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                *EVIDENTLY_REQUIREMENTS,
-            ],
-            check=True,
-        )
-    return str(python)
+
+def announce(title: str, env: dict[str, Any], *, quick: bool) -> None:
+    """Print the benchmark's title and environment, and a warning for a quick run."""
+    print(title)
+    for key, value in env.items():
+        print(f"  {key}: {value}")
+    if quick:
+        print("  *** QUICK RUN: small sizes; the figures below are a smoke test only ***")
+
+
+def profile_folder(enabled: bool) -> Path | None:
+    """Where --profile writes cProfile reports (benchmarks/.results), or None."""
+    if not enabled:
+        return None
+    folder = BENCH_DIR / ".results"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def environment(extra: dict[str, Any]) -> dict[str, Any]:

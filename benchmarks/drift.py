@@ -28,10 +28,12 @@ import pyarrow.parquet as pq
 from _common import (
     BENCH_DIR,
     EVIDENTLY_VERSION,
+    announce,
     ensure_evidently_python,
     environment,
     fmt_ratio,
     package_version,
+    profile_folder,
     python_version_of,
     run_worker,
     table,
@@ -319,16 +321,8 @@ def main(argv: list[str] | None = None) -> int:
             env[f"{dist} (Evidently side)"] = package_version(evidently_python, dist)
         env["python (Evidently side)"] = python_version_of(evidently_python)
     env["mode"] = "QUICK (smoke sizes, not comparable)" if args.quick else "full"
-    print("mloop vs Evidently: data drift")
-    for k, v in env.items():
-        print(f"  {k}: {v}")
-    if args.quick:
-        print("  *** QUICK RUN: small sizes; the figures below are a smoke test only ***")
-
-    profile_dir = None
-    if args.profile:
-        profile_dir = BENCH_DIR / ".results"
-        profile_dir.mkdir(exist_ok=True)
+    announce("mloop vs Evidently: data drift", env, quick=args.quick)
+    profile_dir = profile_folder(args.profile)
     base = Path(tempfile.mkdtemp(prefix="mloop-bench-drift-", dir=args.workdir))
     results: dict[str, Any] = {}
     try:

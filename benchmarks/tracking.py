@@ -23,11 +23,13 @@ from typing import Any
 from _common import (
     BENCH_DIR,
     MLFLOW_VERSION,
+    announce,
     ensure_mlflow_python,
     environment,
     fmt_rate,
     fmt_ratio,
     package_version,
+    profile_folder,
     python_version_of,
     run_worker,
     table,
@@ -316,16 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         env["python (MLflow side)"] = python_version_of(mlflow_python)
     env["mode"] = "QUICK (smoke sizes, not comparable)" if args.quick else "full"
     env["mlflow_sample"] = args.mlflow_sample
-    print("mloop vs MLflow: experiment tracking")
-    for k, v in env.items():
-        print(f"  {k}: {v}")
-    if args.quick:
-        print("  *** QUICK RUN: small sizes; the figures below are a smoke test only ***")
-
-    profile_dir = None
-    if args.profile:
-        profile_dir = BENCH_DIR / ".results"
-        profile_dir.mkdir(exist_ok=True)
+    announce("mloop vs MLflow: experiment tracking", env, quick=args.quick)
+    profile_dir = profile_folder(args.profile)
     base = Path(tempfile.mkdtemp(prefix="mloop-bench-tracking-", dir=args.workdir))
     results: dict[str, Any] = {}
     try:
