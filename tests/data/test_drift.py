@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
+import weakref
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 from scipy.spatial import distance
 
 from mloop.data import stattests
-from mloop.data.drift import drift
-from mloop.data.profile import profile
-from mloop.errors import InvalidInput
+from mloop.data.drift import DriftReport, drift
+from mloop.data.profile import DatasetProfile, profile
+from mloop.errors import InvalidInput, NotFound
 
 REL = 1e-9
 
@@ -253,6 +260,80 @@ def test_profile_top_k_pools_other_categories() -> None:
     assert result.categories is not None and "(other)" in result.categories
 
 
+def _coded(rows: int, seed: int, shift: bool = False) -> pd.DataFrame:
+    g = rng(seed)
+    return pd.DataFrame(
+        {
+            "code": g.choice(5, rows, p=[0.1, 0.1, 0.2, 0.3, 0.3] if shift else None),
+            "flag": (g.random(rows) < (0.75 if shift else 0.5)).astype(np.int64),
+        }
+    )
+
+
+@pytest.mark.parametrize("ref_rows", [800, 3_000])
+@pytest.mark.parametrize("max_rows", [100_000, 1_000])
+@pytest.mark.parametrize("shift", [False, True])
+def test_profile_value_counts_test_few_valued_columns_as_raw_data(
+    ref_rows: int, max_rows: int, shift: bool
+) -> None:
+    ref = _coded(ref_rows, 60)
+    cur = _coded(5_000, 61, shift=shift)
+    stored = profile(ref)
+    assert stored["code"].value_counts is not None and len(stored["code"].value_counts) == 5
+    raw = drift(ref, cur, max_rows_in_memory=max_rows, batch_rows=700)
+    from_profile = drift(stored, cur, max_rows_in_memory=max_rows, batch_rows=700)
+    expected = {800: ("chisquare", "z"), 3_000: ("jensenshannon", "jensenshannon")}[ref_rows]
+    for column, test in zip(("code", "flag"), expected, strict=True):
+        r, p = raw[column], from_profile[column]
+        assert r.method == ("exact" if max_rows > 5_000 else "binned")
+        assert p.method == "profile" and not p.approximate
+        assert p.test == r.test == test
+        assert (p.statistic, p.p_value, p.drifted) == (r.statistic, r.p_value, r.drifted)
+        assert replace(p, method=r.method) == r  # the plotted counts too
+        assert p.drifted or not shift
+
+
+@pytest.mark.parametrize("max_rows", [100_000, 1_000])
+@pytest.mark.parametrize("test", ["ks", "anderson", "wasserstein", "cramer_von_mises", "psi"])
+def test_profile_value_counts_named_tests_agree_with_raw(max_rows: int, test: str) -> None:
+    ref = _coded(3_000, 62)
+    cur = _coded(4_000, 63, shift=True)
+    if test == "cramer_von_mises" and max_rows < 4_000:  # raw values only, either way
+        for reference in (ref, profile(ref)):
+            with pytest.raises(InvalidInput, match="max_rows_in_memory"):
+                drift(reference, cur, tests=test, max_rows_in_memory=max_rows)
+        return
+    raw = drift(ref, cur, tests=test, max_rows_in_memory=max_rows)
+    from_profile = drift(profile(ref), cur, tests=test, max_rows_in_memory=max_rows)
+    for column in ("code", "flag"):
+        r, p = raw[column], from_profile[column]
+        assert p.test == r.test == test and p.approximate == r.approximate
+        assert p.statistic == pytest.approx(r.statistic, rel=1e-9)
+        assert p.p_value == (None if r.p_value is None else pytest.approx(r.p_value, rel=1e-9))
+        assert p.drifted == r.drifted
+
+
+def test_profile_without_value_counts_uses_the_histogram() -> None:
+    ref = _coded(3_000, 64)
+    ref["many"] = rng(65).integers(0, 12, 3_000)  # value_counts kept, but too many values
+    cur = _coded(3_000, 66, shift=True)
+    cur["many"] = rng(67).integers(2, 14, 3_000)
+    body = profile(ref).to_dict()
+    for column in body["columns"]:
+        del column["value_counts"]  # as a profile saved before the field existed
+    old = DatasetProfile.from_dict(body)
+    assert old["code"].value_counts is None
+    for reference in (old, profile(ref)):
+        for max_rows in (100_000, 1_000):
+            report = drift(reference, cur, max_rows_in_memory=max_rows)
+            names = ("code", "flag", "many") if reference is old else ("many",)
+            for column in names:
+                result = report[column]
+                assert result.status == "ok" and result.method == "profile"
+                assert result.approximate and result.test == "wasserstein"
+            assert report["code"].drifted and report["many"].drifted
+
+
 # --- missing, mismatched, empty, bad inputs -----------------------------------------------
 
 
@@ -306,7 +387,7 @@ def test_datetime_columns_are_skipped() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"tests": {"x": "nope"}}, "known tests: chisquare"),
+        ({"tests": {"x": "nope"}}, "known tests: anderson, chisquare"),
         ({"tests": "nope"}, "unknown drift test"),
         ({"tests": {"zz": "ks"}}, "unknown column"),
         ({"thresholds": {"x": -1.0}}, "finite number"),
@@ -370,3 +451,261 @@ def test_profile_reference_kind_mismatch_and_categories_dtype() -> None:
     report = drift(profile(ref), cur)
     assert report["a"].status == "error"
     assert report["k"].kind == "categorical" and report["k"].drifted
+
+
+# --- Anderson-Darling ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shift", "ties"), [(0.0, False), (0.12, False), (0.3, True), (1.0, False)]
+)
+def test_anderson_agrees_with_scipy(shift: float, ties: bool) -> None:
+    a, b = rng(21).normal(size=400), rng(22).normal(shift, size=300)
+    if ties:
+        a, b = np.round(a, 1), np.round(b, 1)
+    result = drift(pd.DataFrame({"x": a}), pd.DataFrame({"x": b}), tests="anderson")["x"]
+    with warnings.catch_warnings():  # SciPy warns when it caps or floors the p-value
+        warnings.simplefilter("ignore")
+        expected = stats.anderson_ksamp([a, b], variant="midrank")
+    assert result.test == "anderson" and result.threshold == 0.05
+    assert result.statistic == pytest.approx(expected.statistic, rel=REL)
+    assert result.p_value == pytest.approx(expected.pvalue, rel=REL)
+    assert result.drifted == (expected.pvalue < 0.05)
+
+
+def test_anderson_on_one_value_is_no_drift() -> None:
+    assert stattests.anderson(np.ones(10), np.ones(20)) == (0.0, 1.0)
+
+
+# --- current data read in batches: Parquet, datasets, readers, iterators --------------------
+
+
+def _frames(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    g = rng(seed)
+    return pd.DataFrame(
+        {
+            "x": g.normal(shift, size=rows),
+            "skew": g.lognormal(shift, 0.5, rows),
+            "few": g.integers(0, 3, rows).astype(np.float64),
+            "c": g.choice(["a", "b", "c"], rows, p=[0.5, 0.3, 0.2] if shift else None),
+            "flag": g.random(rows) < 0.5,
+        }
+    )
+
+
+def _write(frame: pd.DataFrame, path: Path, row_group: int) -> Path:
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group
+    )
+    return path
+
+
+@pytest.mark.parametrize("max_rows", [100_000, 1_000])
+def test_streamed_forms_equal_in_memory(tmp_path: Path, max_rows: int) -> None:
+    ref = _frames(5_000, 30)
+    cur = _frames(12_000, 31, shift=0.2)
+    table = pa.Table.from_pandas(cur, preserve_index=False)
+    path = _write(cur, tmp_path / "current.parquet", row_group=2_500)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    _write(cur.iloc[:7_000], folder / "a.parquet", row_group=3_000)
+    _write(cur.iloc[7_000:], folder / "b.parquet", row_group=3_000)
+
+    def report(current: object) -> DriftReport:
+        return drift(ref, current, max_rows_in_memory=max_rows, batch_rows=1_000)
+
+    expected = report(cur)
+    assert expected.current_rows == 12_000
+    method = "exact" if max_rows > 12_000 else "binned"
+    assert {expected[c].method for c in ("x", "skew", "few")} == {method}
+    for current in (
+        table,
+        str(path),
+        path,
+        folder,
+        ds.dataset(path, format="parquet"),
+        pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=700)),
+        iter(table.to_batches(max_chunksize=999)),
+        (b for b in table.to_batches(max_chunksize=4_000)),
+        lambda: iter(table.to_batches(max_chunksize=333)),
+    ):
+        assert report(current) == expected
+    assert expected.drifted_columns == report(table).drifted_columns
+
+
+def test_binned_agrees_with_exact_on_a_large_sample() -> None:
+    """Numeric tests on bins (current > max_rows_in_memory) against the same tests on values.
+
+    Stated tolerances: Wasserstein within 0.002 (reference stds), KS statistic within 0.002,
+    Anderson-Darling statistic within 1 %, PSI and Jensen-Shannon equal (same bins either way).
+    """
+    g = rng(32)
+    ref = pd.DataFrame({"x": g.normal(size=20_000), "skew": g.lognormal(0, 0.5, 20_000)})
+    for shift in (0.0, 0.05, 0.3):
+        cur = pd.DataFrame(
+            {"x": g.normal(shift, size=200_000), "skew": g.lognormal(shift, 0.5, 200_000)}
+        )
+        for test, tolerance in [
+            ("wasserstein", {"abs": 0.002}),
+            ("ks", {"abs": 0.002}),
+            ("anderson", {"rel": 0.01}),
+            ("psi", {"rel": 1e-9}),
+            ("jensenshannon", {"rel": 1e-9}),
+        ]:
+            exact = drift(ref, cur, tests=test, max_rows_in_memory=1_000_000)
+            binned = drift(ref, cur, tests=test)
+            for column in ("x", "skew"):
+                e, b = exact[column], binned[column]
+                assert e.method == "exact" and b.method == "binned"
+                assert b.approximate == (test in ("wasserstein", "ks", "anderson"))
+                assert b.statistic == pytest.approx(e.statistic, **tolerance), (test, column)
+                assert b.drifted == e.drifted, (test, column, shift)
+
+
+def test_binned_result_reports_method_and_plot_bins() -> None:
+    ref = _frames(3_000, 33)
+    cur = _frames(6_000, 34, shift=0.5)
+    report = drift(ref, cur, max_rows_in_memory=5_000, bins=10)
+    x = report["x"]
+    assert x.method == "binned" and x.approximate and x.test == "wasserstein" and x.drifted
+    assert len(x.reference_hist) == len(x.current_hist) == 12  # 10 bins + under/overflow
+    assert x.edges is not None and len(x.edges) == 13
+    assert sum(x.current_hist) == 6_000
+    assert report["few"].method == "binned" and not report["few"].approximate
+    assert report["c"].method == "exact"
+    body = report.to_dict()
+    assert body["columns"][0]["method"] == "binned"
+    json.dumps(body, allow_nan=False)
+    assert "binned" in report.render_text()
+
+
+def test_few_valued_column_binned_pools_values_the_reference_never_had() -> None:
+    ref = pd.DataFrame({"y": rng(35).integers(0, 3, 5_000).astype(float)})
+    cur = pd.DataFrame({"y": rng(36).normal(size=30_000)})  # every value new
+    binned = drift(ref, cur, max_rows_in_memory=100, batch_rows=5_000)["y"]
+    exact = drift(ref, cur)["y"]
+    assert binned.test == exact.test == "jensenshannon"
+    assert binned.statistic == pytest.approx(exact.statistic, rel=1e-9)
+    assert binned.drifted and exact.drifted
+
+
+def test_profile_reference_streamed_equals_in_memory(tmp_path: Path) -> None:
+    ref = _frames(4_000, 37)
+    cur = _frames(9_000, 38, shift=0.3)
+    path = _write(cur, tmp_path / "current.parquet", row_group=2_000)
+    prof = profile(ref)
+    in_memory = drift(prof, cur)
+    streamed = drift(prof, path, max_rows_in_memory=1_000, batch_rows=1_500)
+    assert in_memory.drifted_columns == streamed.drifted_columns
+    for column in ("x", "skew", "c"):
+        assert streamed[column].method == "profile"
+        assert streamed[column].statistic == pytest.approx(in_memory[column].statistic, rel=1e-9)
+    assert drift(prof, path, tests={"x": "anderson"})["x"].drifted
+
+
+def test_progress_reports_batches_of_streamed_input(tmp_path: Path) -> None:
+    ref = _frames(2_000, 39)
+    cur = _frames(5_000, 40)
+    path = _write(cur, tmp_path / "current.parquet", row_group=1_000)
+    seen: list[tuple[int, int, str]] = []
+    drift(ref, path, batch_rows=1_000, progress=lambda d, t, c: seen.append((d, t, c)))
+    batches = [s for s in seen if s[2].startswith("current data")]
+    assert [(d, t) for d, t, _ in batches] == [(i, 5) for i in range(1, 6)]
+    assert [c for _, _, c in seen[len(batches) :]] == list(ref.columns)
+    seen.clear()
+    table = pa.Table.from_pandas(cur, preserve_index=False)
+    drift(ref, iter(table.to_batches(max_chunksize=2_000)), progress=lambda *a: seen.append(a))
+    assert [(d, t) for d, t, c in seen if c.startswith("current")] == [(1, 0), (2, 0), (3, 0)]
+
+
+def test_streamed_batches_are_never_all_held() -> None:
+    """Structural bound: a generator of 200 batches; at most 3 are alive at any time."""
+    alive: list[weakref.ref[pa.RecordBatch]] = []
+    most = 0
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal most
+        g = rng(41)
+        for _ in range(200):
+            most = max(most, sum(ref() is not None for ref in alive))
+            batch = pa.record_batch(
+                {"x": g.normal(size=1_000), "c": g.choice(["a", "b"], 1_000).tolist()}
+            )
+            alive.append(weakref.ref(batch))
+            yield batch
+
+    ref = pd.DataFrame({"x": rng(42).normal(size=2_000), "c": ["a", "b"] * 1_000})
+    report = drift(ref, batches(), max_rows_in_memory=5_000, workers=2)
+    assert report.current_rows == 200_000 and report["x"].method == "binned"
+    assert 1 <= most <= 3
+    most = 0
+    alive.clear()
+    drift(ref, batches(), max_rows_in_memory=5_000, workers=1)
+    assert most <= 2
+
+
+# --- bad streamed input ---------------------------------------------------------------------
+
+
+def test_bad_streamed_input(tmp_path: Path) -> None:
+    ref = pd.DataFrame({"x": rng(43).normal(size=100)})
+    with pytest.raises(InvalidInput, match="stream of record batches is empty"):
+        drift(ref, iter([]))
+    first = pa.record_batch({"x": [1.0, 2.0]})
+    other = pa.record_batch({"x": ["a", "b"]})
+    with pytest.raises(InvalidInput, match="record batch 1 does not match"):
+        drift(ref, iter([first, other]))
+    with pytest.raises(InvalidInput, match=r"expected pyarrow\.RecordBatch"):
+        drift(ref, iter([first, 42]))
+    with pytest.raises(NotFound, match="no data file"):
+        drift(ref, tmp_path / "missing.parquet")
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"PAR1 this is not a parquet file PAR1")
+    with pytest.raises(InvalidInput, match=r"cannot read .*garbage\.parquet"):
+        drift(ref, garbage)
+    with pytest.raises(InvalidInput, match="max_rows_in_memory"):
+        drift(ref, ref, max_rows_in_memory=-1)
+    with pytest.raises(InvalidInput, match="batch_rows"):
+        drift(ref, ref, batch_rows=0)
+
+
+def test_corrupted_parquet_pages_give_invalid_input(tmp_path: Path) -> None:
+    ref = pd.DataFrame({"x": rng(44).normal(size=1_000)})
+    path = tmp_path / "current.parquet"
+    pq.write_table(pa.table({"x": rng(45).normal(size=50_000)}), path, row_group_size=10_000)
+    data = bytearray(path.read_bytes())
+    data[4:68] = b"\xff" * 64  # the first page header; the footer stays readable
+    path.write_bytes(bytes(data))
+    with pytest.raises(InvalidInput, match=r"cannot read .*page header"):
+        drift(ref, path)
+
+
+def test_empty_parquet_file_skips_every_column(tmp_path: Path) -> None:
+    ref = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    path = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({"x": pa.array([], type=pa.float64())}), path)
+    report = drift(ref, path)
+    assert report.current_rows == 0 and report["x"].status == "skipped"
+
+
+def test_raw_only_test_on_binned_data_says_what_to_do() -> None:
+    ref = pd.DataFrame({"x": rng(46).normal(size=500)})
+    cur = pd.DataFrame({"x": rng(47).normal(size=3_000)})
+    with pytest.raises(InvalidInput, match="max_rows_in_memory"):
+        drift(ref, cur, tests="cramer_von_mises", max_rows_in_memory=1_000)
+
+
+def test_reference_may_be_a_parquet_path(tmp_path: Path) -> None:
+    ref = _frames(3_000, 48)
+    cur = _frames(3_000, 49)
+    path = _write(ref, tmp_path / "reference.parquet", row_group=1_000)
+    assert drift(path, cur) == drift(ref, cur)
+
+
+def test_bounded_flow_profile_and_drift_both_from_parquet_paths(tmp_path: Path) -> None:
+    ref = _frames(3_000, 50)
+    cur = _frames(4_000, 51, shift=0.4)
+    ref_path = _write(ref, tmp_path / "reference.parquet", row_group=1_000)
+    cur_path = _write(cur, tmp_path / "current.parquet", row_group=1_000)
+    assert profile(ref_path) == profile(ref)
+    assert drift(profile(ref_path), cur_path) == drift(profile(ref), cur)

@@ -10,11 +10,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mloop.data import expectations as ex
+from mloop.data import custom as custom_checks
+from mloop.data.custom import Custom, register_check
 from mloop.data.expectations import (
     ColumnExists,
     ColumnType,
-    Custom,
     InRange,
     InSet,
     MatchesRegex,
@@ -25,7 +25,6 @@ from mloop.data.expectations import (
     StdBetween,
     Unique,
     logical_type,
-    register_check,
 )
 from mloop.errors import InvalidInput
 
@@ -45,10 +44,10 @@ def frame() -> pd.DataFrame:
 
 @pytest.fixture
 def clean_registry() -> Iterator[None]:
-    saved = dict(ex._REGISTRY)
+    saved = dict(custom_checks._REGISTRY)
     yield
-    ex._REGISTRY.clear()
-    ex._REGISTRY.update(saved)
+    custom_checks._REGISTRY.clear()
+    custom_checks._REGISTRY.update(saved)
 
 
 def test_column_exists(frame: pd.DataFrame) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mloop.data import profile
-from mloop.data.io import format_of, read_profile, read_table, write_profile
+from mloop.data import io, profile
+from mloop.data.io import format_of, read_profile, read_table, write_profile, write_table
 from mloop.errors import InvalidInput, NotFound
 
 TABLE = pa.table({"x": [1.5, 2.5, None, 4.0], "city": ["a", "b", "a", None], "n": [1, 2, 3, 4]})
@@ -159,3 +161,119 @@ def test_bad_profile_files(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_profile_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="no profile file"):
         read_profile(tmp_path / "nope.json")
+
+
+def _middle_of_a_data_page(path: Path, column: int = 0) -> int:
+    """The offset of a byte in the middle of the data pages of a column's first chunk."""
+    chunk = pq.ParquetFile(path).metadata.row_group(0).column(column)
+    start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    end = start + chunk.total_compressed_size
+    return int((chunk.data_page_offset + end) // 2)
+
+
+def _no_leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_write_table_stores_zstd_statistics_checksums_and_row_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(io, "ROW_GROUP_ROWS", 3)
+    path = tmp_path / "t.parquet"
+    write_table(TABLE, path)
+    assert read_table(path).equals(TABLE)
+    meta = pq.ParquetFile(path).metadata
+    assert meta.num_row_groups == 2  # 4 rows in groups of 3
+    for group in range(meta.num_row_groups):
+        for column in range(meta.num_columns):
+            chunk = meta.row_group(group).column(column)
+            assert chunk.compression == "ZSTD"
+            assert chunk.is_stats_set
+            assert chunk.statistics.has_null_count
+    city = meta.row_group(0).column(1).statistics
+    assert (city.min, city.max, city.null_count) == ("a", "b", 0)
+    assert _no_leftovers(tmp_path) == []
+
+
+def test_write_table_takes_a_data_frame_and_keeps_nan(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": [1.0, np.nan, None], "s": ["a", None, "c"]})
+    write_table(frame, tmp_path / "f.parquet")
+    back = read_table(tmp_path / "f.parquet")
+    assert back.column_names == ["x", "s"]
+    assert back.column("s").null_count == 1
+    assert np.isnan(back.column("x").to_numpy(zero_copy_only=False)).sum() == 2
+
+
+def test_default_row_group_size_is_documented() -> None:
+    assert io.ROW_GROUP_ROWS == 128 * 1024
+    assert "ROW_GROUP_ROWS" in (io.__doc__ or "")
+
+
+def test_flipped_bytes_in_a_data_page_fail_the_checksum(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    table = pa.table({"x": rng.normal(size=5_000), "n": np.arange(5_000)})
+    path = tmp_path / "good.parquet"
+    write_table(table, path)
+    for column in (0, 1):
+        data = bytearray(path.read_bytes())
+        middle = _middle_of_a_data_page(path, column)
+        data[middle : middle + 4] = bytes(b ^ 0xFF for b in data[middle : middle + 4])
+        bad = tmp_path / f"flipped-{column}.parquet"
+        bad.write_bytes(bytes(data))
+        with pytest.raises(InvalidInput, match=r"'.*flipped-\d\.parquet' as Parquet") as info:
+            read_table(bad)
+        assert "fails its checksum" in info.value.message
+        assert "corrupted" in info.value.message
+        assert "\n" not in info.value.message
+        assert info.value.details["path"] == str(bad)
+
+
+def test_a_corrupted_file_in_a_folder_fails_the_checksum(tmp_path: Path) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    table = pa.table({"n": np.arange(2_000)})
+    write_table(table, folder / "part-0.parquet")
+    write_table(table, folder / "part-1.parquet")
+    assert read_table(folder).num_rows == 4_000
+    data = bytearray((folder / "part-1.parquet").read_bytes())
+    middle = _middle_of_a_data_page(folder / "part-1.parquet")
+    data[middle] ^= 0xFF
+    (folder / "part-1.parquet").write_bytes(bytes(data))
+    with pytest.raises(InvalidInput, match=r"cannot read '.*parts' as Parquet.*checksum"):
+        read_table(folder)
+
+
+def test_a_truncated_written_file_is_invalid_input(tmp_path: Path) -> None:
+    path = tmp_path / "whole.parquet"
+    write_table(pa.table({"n": np.arange(1_000)}), path)
+    data = path.read_bytes()
+    for size in (len(data) - 1, len(data) // 2, 10):
+        cut = tmp_path / "cut.parquet"
+        cut.write_bytes(data[:size])
+        with pytest.raises(InvalidInput, match=r"cannot read '.*cut\.parquet' as Parquet"):
+            read_table(cut)
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    interval = pa.table({"x": pa.array([pa.MonthDayNano([1, 2, 3])], pa.month_day_nano_interval())})
+    with pytest.raises(InvalidInput, match=r"cannot write '.*t\.parquet' as Parquet"):
+        write_table(interval, path)
+    assert list(tmp_path.iterdir()) == []
+    write_table(TABLE, path)
+    before = path.read_bytes()
+    with pytest.raises(InvalidInput):
+        write_table(interval, path)
+    assert path.read_bytes() == before  # the old file is untouched
+    assert _no_leftovers(tmp_path) == []
+
+
+def test_write_table_refuses_bad_targets_and_data(tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match=r"no folder .*; create it first"):
+        write_table(TABLE, tmp_path / "missing" / "t.parquet")
+    (tmp_path / "dir.parquet").mkdir()
+    with pytest.raises(InvalidInput, match="is a folder"):
+        write_table(TABLE, tmp_path / "dir.parquet")
+    with pytest.raises(InvalidInput, match="unsupported data"):
+        write_table({"x": [1]}, tmp_path / "t.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.parquet"]

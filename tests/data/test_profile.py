@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mloop.data.profile import FINE_BINS, DatasetProfile, profile
+from mloop.data.profile import FINE_BINS, VALUE_COUNTS_LIMIT, ColumnProfile, DatasetProfile, profile
 from mloop.errors import InvalidInput
 
 
@@ -133,7 +133,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(InvalidInput, match="one-shot iterator"):
         profile(iter(pa.Table.from_pandas(sample(10)).to_batches()))
     with pytest.raises(InvalidInput, match="unsupported data"):
-        profile("not a frame")
+        profile(42)  # a string now names a Parquet file (frames.batch_source)
     with pytest.raises(InvalidInput, match="RecordBatch"):
         profile([1, 2, 3])
     with pytest.raises(InvalidInput, match="no record batches"):
@@ -148,3 +148,64 @@ def test_bad_inputs() -> None:
         profile(pd.DataFrame([[1, 2]], columns=["a", "a"]))
     with pytest.raises(InvalidInput, match="schema"):
         profile([pa.record_batch({"a": [1]}), pa.record_batch({"b": [1]})])
+
+
+def test_few_valued_numeric_columns_keep_their_value_counts() -> None:
+    g = np.random.default_rng(5)
+    codes = g.choice([3, 1, 7, 2], 1_000, p=[0.1, 0.2, 0.3, 0.4])
+    col = profile(pa.table({"code": codes}))["code"]
+    values, counts = np.unique(codes, return_counts=True)
+    expected = zip(values.astype(float).tolist(), counts.tolist(), strict=True)
+    assert col.value_counts == list(expected)
+    assert [v for v, _ in col.value_counts] == [1.0, 2.0, 3.0, 7.0]  # ascending
+    assert sum(n for _, n in col.value_counts) == col.valid == 1_000
+
+    rating = profile(
+        pa.table({"r": pa.array([1.0, None, float("nan"), float("inf"), 2.5, 1.0, -0.0, 0.0])})
+    )["r"]
+    assert rating.value_counts == [(0.0, 2), (1.0, 2), (2.5, 1)]  # -0.0 is 0.0; specials left out
+    assert rating.valid == 5
+
+    flags = profile(pd.DataFrame({"b": [True, False, True]}))["b"]
+    assert flags.kind == "boolean" and flags.value_counts is None
+    assert dict(flags.top) == {"True": 2, "False": 1}  # booleans count as categories already
+    assert profile(pd.DataFrame({"s": ["a", "b"]}))["s"].value_counts is None
+
+
+def test_value_counts_stop_above_the_limit() -> None:
+    at_limit = np.repeat(np.arange(VALUE_COUNTS_LIMIT), 3)
+    col = profile(pd.DataFrame({"n": at_limit}))["n"]
+    assert col.value_counts is not None and len(col.value_counts) == VALUE_COUNTS_LIMIT
+    over = profile(pd.DataFrame({"n": np.arange(VALUE_COUNTS_LIMIT + 1)}))["n"]
+    assert over.value_counts is None
+    assert profile(sample())["x"].value_counts is None
+    assert profile(pd.DataFrame({"x": [np.nan, np.nan]}))["x"].value_counts == []
+
+
+def test_value_counts_of_chunks_equal_those_of_the_whole() -> None:
+    g = np.random.default_rng(9)
+    few = g.integers(0, 6, 10_000)
+    # distinct values pass the limit only in the last chunk
+    late = np.concatenate([g.integers(0, 3, 9_000), np.arange(1_000)])
+    table = pa.table({"few": few, "late": late})
+    whole = profile(table)
+    chunked = profile(table.to_batches(max_chunksize=700))
+    assert chunked["few"].value_counts == whole["few"].value_counts
+    assert whole["few"].value_counts is not None
+    assert sum(n for _, n in whole["few"].value_counts) == 10_000
+    assert whole["late"].value_counts is None and chunked["late"].value_counts is None
+
+
+def test_value_counts_round_trip_and_old_profiles_still_load() -> None:
+    result = profile(pd.DataFrame({"code": [1, 2, 2, 3], "x": np.linspace(0, 1, 4) ** 2}))
+    body = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert body["columns"][0]["value_counts"] == [[1.0, 1], [2.0, 2], [3.0, 1]]
+    again = DatasetProfile.from_dict(body)
+    assert again == result
+    assert again["code"].value_counts == [(1.0, 1), (2.0, 2), (3.0, 1)]
+    for column in body["columns"]:  # a profile saved before the field existed
+        del column["value_counts"]
+    old = DatasetProfile.from_dict(body)
+    assert old["code"].value_counts is None
+    assert old["code"].histogram == result["code"].histogram
+    assert ColumnProfile.from_dict(body["columns"][0]).value_counts is None

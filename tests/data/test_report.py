@@ -71,3 +71,25 @@ def test_render_prints_the_summary_like_validation_does() -> None:
     console = Console(record=True, width=120)
     report(1_000).render(console)
     assert "missing in reference" in console.export_text()
+
+
+def test_binned_columns_are_noted_in_both_renderings() -> None:
+    result = report(200_000)  # more current rows than max_rows_in_memory: tested on bins
+    assert result["x"].method == "binned" and result["x"].approximate
+    assert "binned" in render_text(result, width=200)
+    assert "<td>binned</td>" in to_html(result)
+
+
+def test_report_records_are_one_class_wherever_imported() -> None:
+    import importlib
+
+    import mloop.data
+    from mloop.data import drift_report
+
+    drift_module = importlib.import_module("mloop.data.drift")  # the package attribute is the verb
+
+    for name in ("ColumnDrift", "DriftReport"):
+        record = getattr(drift_report, name)
+        assert getattr(drift_module, name) is record is getattr(mloop.data, name)
+        assert name in drift_module.__all__ and name in mloop.data.__all__
+    assert isinstance(report(100), drift_report.DriftReport)

@@ -13,11 +13,11 @@ import pyarrow as pa
 import pytest
 from rich.console import Console
 
-from mloop.data import expectations as ex
+from mloop.data import custom as custom_checks
+from mloop.data.custom import Custom, register_check
 from mloop.data.expectations import (
     ColumnExists,
     ColumnType,
-    Custom,
     InRange,
     InSet,
     MatchesRegex,
@@ -27,18 +27,23 @@ from mloop.data.expectations import (
     RowCountBetween,
     StdBetween,
     Unique,
-    register_check,
 )
-from mloop.data.validation import Suite, ValidationResult, suggest_expectations, validate
+from mloop.data.validation import (
+    EXPECTATIONS,
+    Suite,
+    ValidationResult,
+    suggest_expectations,
+    validate,
+)
 from mloop.errors import InvalidInput, NotFound
 
 
 @pytest.fixture
 def clean_registry() -> Iterator[None]:
-    saved = dict(ex._REGISTRY)
+    saved = dict(custom_checks._REGISTRY)
     yield
-    ex._REGISTRY.clear()
-    ex._REGISTRY.update(saved)
+    custom_checks._REGISTRY.clear()
+    custom_checks._REGISTRY.update(saved)
 
 
 def _positive_amount(frame: pd.DataFrame) -> Any:
@@ -94,7 +99,7 @@ def test_suite_round_trips_every_expectation(clean_registry: None) -> None:
     assert again == suite
     assert again.to_yaml() == text
     kinds = {e.kind for e in suite.expectations}
-    assert kinds == set(ex.EXPECTATIONS)
+    assert kinds == set(EXPECTATIONS)
 
 
 def test_yaml_is_readable(clean_registry: None) -> None:
@@ -337,6 +342,125 @@ def test_to_dict_is_json_safe(clean_registry: None) -> None:
     assert sample[0]["when"].startswith("2024-01-02")
 
 
+def _through_json(result: ValidationResult) -> ValidationResult:
+    text = json.dumps(result.to_dict(), allow_nan=False)
+    return ValidationResult.from_dict(json.loads(text))
+
+
+def test_result_round_trips_through_json(clean_registry: None, transactions: pd.DataFrame) -> None:
+    register_check("positive_amount", _positive_amount, description="amounts are not negative")
+    frame = transactions.assign(amount=transactions["amount"] - 20)  # some rows fail
+    result = validate(frame, _every_kind(), sample_size=3)
+    assert not result.success and result.failed > 0
+    doc = result.to_dict()
+    again = _through_json(result)
+    assert again == result
+    assert again.to_dict() == doc
+    assert (again.suite, again.row_count, again.failed) == ("transactions", 200, result.failed)
+    assert (
+        doc["summary"]
+        == again.summary
+        == (
+            f"suite 'transactions' FAILED: {result.succeeded}/{result.evaluated} expectations "
+            "passed on 200 rows"
+        )
+    )
+    assert validate(transactions, Suite("s", [NotNull("amount")])).summary.startswith(
+        "suite 's' passed: 1/1"
+    )
+    empty = validate(transactions, Suite("empty"))
+    assert _through_json(empty) == empty
+
+
+def test_stored_non_finite_values_come_back_as_floats(clean_registry: None) -> None:
+    register_check("positive_amount", _positive_amount)
+    frame = pd.DataFrame(
+        {
+            "amount": [1.0, np.nan, np.inf, -np.inf, -2.0],
+            "tx_id": [1, 1, 2, 3, 4],
+            "country": ["DE", "XX", None, "US", "FR"],
+            "email": ["a@b", "bad", "c@d", None, "e@f"],
+            "when": pd.date_range("2024-01-01", periods=5),
+        }
+    )
+    result = validate(frame, _every_kind(), sample_size=3)
+    doc = result.to_dict()
+    again = _through_json(result)
+    assert again.to_dict() == doc
+    by_kind = {r.kind: r for r in again.results}
+    std = by_kind["std_between"].expectation
+    assert isinstance(std, StdBetween) and std.max == float("inf")
+    assert by_kind["mean_between"].observed != by_kind["mean_between"].observed  # NaN
+    assert by_kind["in_range"].observed == [-np.inf, np.inf]
+    assert by_kind["column_type"].observed == "float"
+    # Sample values stay as JSON holds them: the strings "Infinity", "NaN", ISO timestamps.
+    in_range = next(r for r in again.results if r.kind == "in_range")
+    assert in_range.sample[0] == {"index": 3, "amount": "-Infinity"}
+
+
+def test_a_stored_custom_check_loads_without_its_function(
+    clean_registry: None, transactions: pd.DataFrame
+) -> None:
+    register_check("positive_amount", _positive_amount, description="amounts are not negative")
+    suite = Suite("s", [Custom.registered("positive_amount", columns=["amount"], mostly=0.5)])
+    doc = validate(transactions, suite).to_dict()
+    custom_checks._REGISTRY.clear()
+    again = ValidationResult.from_dict(doc)
+    check = again.results[0].expectation
+    assert isinstance(check, Custom) and not check.is_registered
+    assert (check.name, check.columns, check.mostly) == ("positive_amount", ("amount",), 0.5)
+    assert again.to_dict() == doc
+    assert ValidationResult.from_dict(doc) == again  # one stand-in function for every load
+    rerun = check.check(transactions)
+    assert not rerun.success
+    assert "not registered" in rerun.message
+    unnamed = validate(transactions, Suite("u", [Custom("inline", lambda f: f["tx_id"] >= 0)]))
+    assert _through_json(unnamed).to_dict() == unnamed.to_dict()
+
+
+def _stored() -> dict[str, Any]:
+    frame = pd.DataFrame({"a": [1, 2, None]})
+    return validate(frame, Suite("s", [NotNull("a"), InRange("a", min=0)])).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: [d], "must be a mapping"),
+        (lambda d: d | {"suite": ""}, "'suite' must be a non-empty string"),
+        (lambda d: {k: v for k, v in d.items() if k != "suite"}, "'suite'"),
+        (lambda d: d | {"row_count": -1}, "'row_count' must be a whole number"),
+        (lambda d: d | {"row_count": True}, "'row_count'"),
+        (lambda d: d | {"results": {}}, "'results' must be a list"),
+        (lambda d: d | {"results": ["x"]}, r"results\[0\]: each result must be a mapping"),
+        (
+            lambda d: d | {"results": [d["results"][0] | {"expectation": "nope"}]},
+            r"results\[0\]: unknown expectation 'nope'",
+        ),
+        (
+            lambda d: d | {"results": [d["results"][1] | {"params": {"column": "a", "min": "x"}}]},
+            r"results\[0\]: in_range: 'min' must be a number",
+        ),
+        (
+            lambda d: d | {"results": [d["results"][1] | {"params": {"column": "a", "lo": 1}}]},
+            r"results\[0\] \(in_range\): unknown parameter 'lo'",
+        ),
+        (lambda d: d | {"results": [d["results"][0] | {"params": []}]}, "'params' must be"),
+        (lambda d: d | {"results": [d["results"][0] | {"success": "yes"}]}, "'success'"),
+        (lambda d: d | {"results": [d["results"][0] | {"message": 3}]}, "'message'"),
+        (lambda d: d | {"results": [d["results"][0] | {"sample": [1]}]}, "'sample'"),
+        (lambda d: d | {"results": [d["results"][0] | {"element_count": 1.5}]}, "element_count"),
+        (
+            lambda d: d | {"results": [d["results"][0] | {"unexpected_count": 99}]},
+            "greater than 'element_count'",
+        ),
+    ],
+)
+def test_bad_stored_results_are_invalid_input(change: Any, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        ValidationResult.from_dict(change(_stored()))
+
+
 def _render(result: ValidationResult, width: int = 120) -> str:
     console = Console(record=True, width=width, force_terminal=False)
     result.render(console)
@@ -450,3 +574,16 @@ def test_render_does_not_interpret_markup_in_the_suite_name() -> None:
     validate(frame, Suite("[bold]x[/bold]", [NotNull("a")])).render(console)
     text = console.export_text()
     assert "[bold]x[/bold]" in text and "FAILED" in text
+
+
+def test_suggested_suite_passes_on_a_fresh_sample() -> None:
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 2000), "n": rng.poisson(3, 2000)})
+    fresh = pd.DataFrame({"x": rng.normal(0, 1, 1500), "n": rng.poisson(3, 1500)})
+    suite = suggest_expectations(reference)
+    result = validate(fresh, suite)
+    # Integer columns with few values also get an in-set check, which a rare unseen count fails.
+    failures = [r for r in result.failures if r.column != "n" or r.kind != "in_set"]
+    assert not failures, [r.message for r in failures]
+    (low_n,) = [e for e in suite.expectations if isinstance(e, InRange) and e.column == "n"]
+    assert low_n.min == 0  # a count never goes below zero, however wide the margin

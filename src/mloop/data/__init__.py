@@ -7,11 +7,11 @@ named) and gives a dataset verdict. ``validate`` runs a ``Suite`` of expectation
 every failure; ``suggest_expectations`` drafts a suite from reference data.
 """
 
+from mloop.data.custom import Custom, register_check
 from mloop.data.drift import ColumnDrift, DriftReport, drift
 from mloop.data.expectations import (
     ColumnExists,
     ColumnType,
-    Custom,
     Expectation,
     ExpectationResult,
     InRange,
@@ -23,7 +23,6 @@ from mloop.data.expectations import (
     RowCountBetween,
     StdBetween,
     Unique,
-    register_check,
 )
 from mloop.data.profile import ColumnProfile, DatasetProfile, Histogram, profile
 from mloop.data.stattests import TESTS

@@ -20,15 +20,24 @@ When ``reference`` is a :class:`DatasetProfile`, tests run on its stored histogr
 categories, with the current data binned on the same edges and categories: ``ks`` and
 ``wasserstein`` become binned approximations (values uniform within a bin; ``approximate=True``),
 ``cramer_von_mises`` is unavailable, and current categories outside the stored top-k are pooled
-with the reference's "other" count.
+with the reference's "other" count. A numeric column whose profile holds ``value_counts`` for at
+most ``FEW_VALUES`` values (integer codes, 0/1 flags) is known exactly, so it is tested as a raw
+reference would be: same test, same statistic (a raw-value test named for it rebuilds the values
+from the counts).
 
 Column-level outcomes other than a test result: ``missing`` (in only one of the two data sets),
 ``skipped`` (no values to compare — reason ``empty`` — or a datetime column), and ``error`` (the
 kinds differ, e.g. numeric in the reference and strings in the current data). Only ``ok`` columns
 count towards the dataset verdict: drifted when the share of drifted columns is ≥ ``drift_share``.
 
-Input is read into Arrow memory once and each numeric column becomes one NumPy array; columns run
-in a thread pool (NumPy and Arrow release the GIL).
+The current data is read once, batch by batch (a table, a Parquet file or folder, a dataset, a
+reader or an iterator of batches; see :func:`mloop.data.frames.batch_stream`), into per-column
+aggregates on bins fixed by the reference (:mod:`mloop.data.binning`), so memory does not grow
+with its rows. Up to ``max_rows_in_memory`` rows its raw values are kept too and every test is
+exact (``method="exact"``); beyond, numeric columns are tested on the bins (``method="binned"``):
+binned tests are unchanged, while ``ks``, ``wasserstein`` and ``anderson`` run on 8,000 fine bins
+(``approximate=True``) and ``cramer_von_mises`` is refused. Columns are folded and tested in a
+thread pool (NumPy and Arrow release the GIL), and the next batch is decoded meanwhile.
 """
 
 from __future__ import annotations
@@ -37,17 +46,28 @@ import math
 import os
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from rich.console import Console
+import pyarrow.dataset as pa_ds
 
+from mloop.data.binning import (
+    FINE_PER_BIN,
+    CategoryAccumulator,
+    Grid,
+    NumericAccumulator,
+    read_current,
+)
+from mloop.data.drift_report import ColumnDrift, DriftReport, Method, Status
 from mloop.data.frames import (
+    DEFAULT_BATCH_ROWS,
     CategoryCounts,
     ColumnKind,
+    IntArray,
     as_table,
+    batch_stream,
     category_counts,
     column_kind,
     numeric_values,
@@ -57,156 +77,24 @@ from mloop.data.stattests import (
     TESTS,
     FloatArray,
     StatTest,
+    anderson_counts,
     binned_ks,
     binned_wasserstein,
 )
 from mloop.errors import InvalidInput
 
-if TYPE_CHECKING:
-    from pathlib import Path
+__all__ = ["DEFAULT_MAX_ROWS_IN_MEMORY", "ColumnDrift", "DriftReport", "Method", "Status", "drift"]
 
-    from rich.table import Table
-
-__all__ = ["ColumnDrift", "DriftReport", "Status", "drift"]
-
-Status = Literal["ok", "skipped", "missing", "error"]
+#: Current data with at most this many rows keeps its raw values, so every test is exact.
+DEFAULT_MAX_ROWS_IN_MEMORY = 100_000
 SMALL_REFERENCE = 1_000
+#: A numeric reference with at most this many distinct values is tested like a categorical one.
 FEW_VALUES = 5
 PLOT_BINS = 20
 PLOT_CATEGORIES = 20
 #: Categories seen fewer times than this on both sides are pooled in plots (never shown by name).
 MIN_PLOT_COUNT = 5
 OTHER = "(other)"
-
-
-def _json_float(value: float | None) -> float | str | None:
-    if value is None or math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-
-
-@dataclass(frozen=True)
-class ColumnDrift:
-    """The drift verdict for one column, with the aggregates needed to plot both sides."""
-
-    column: str
-    kind: str
-    status: Status
-    drifted: bool = False
-    test: str | None = None
-    statistic: float | None = None
-    p_value: float | None = None
-    threshold: float | None = None
-    reason: str = ""
-    approximate: bool = False
-    reference_count: int = 0
-    current_count: int = 0
-    edges: list[float] | None = None
-    categories: list[str] | None = None
-    reference_hist: list[int] = field(default_factory=list)
-    current_hist: list[int] = field(default_factory=list)
-
-    @property
-    def score(self) -> float | None:
-        """The number compared with the threshold: the p-value, or else the statistic."""
-        return self.p_value if self.p_value is not None else self.statistic
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (infinite statistics become the strings "inf"/"-inf")."""
-        return {
-            "column": self.column,
-            "kind": self.kind,
-            "status": self.status,
-            "drifted": self.drifted,
-            "test": self.test,
-            "statistic": _json_float(self.statistic),
-            "p_value": _json_float(self.p_value),
-            "threshold": self.threshold,
-            "reason": self.reason,
-            "approximate": self.approximate,
-            "reference_count": self.reference_count,
-            "current_count": self.current_count,
-            "edges": self.edges,
-            "categories": self.categories,
-            "reference_hist": self.reference_hist,
-            "current_hist": self.current_hist,
-        }
-
-
-@dataclass(frozen=True)
-class DriftReport:
-    """Per-column drift results and the dataset verdict."""
-
-    columns: list[ColumnDrift]
-    drift_share: float
-    reference_rows: int
-    current_rows: int
-    reference_is_profile: bool = False
-
-    @property
-    def tested(self) -> list[ColumnDrift]:
-        """Columns that were actually tested (status ``ok``)."""
-        return [c for c in self.columns if c.status == "ok"]
-
-    @property
-    def drifted_columns(self) -> list[str]:
-        """Names of the columns that drifted."""
-        return [c.column for c in self.columns if c.drifted]
-
-    @property
-    def drifted_share(self) -> float:
-        """Share of tested columns that drifted (0 when nothing was tested)."""
-        tested = self.tested
-        return len(self.drifted_columns) / len(tested) if tested else 0.0
-
-    @property
-    def drifted(self) -> bool:
-        """Whether the data set drifted: drifted share ≥ ``drift_share`` (never if none tested)."""
-        return bool(self.tested) and self.drifted_share >= self.drift_share
-
-    def __getitem__(self, column: str) -> ColumnDrift:
-        for result in self.columns:
-            if result.column == column:
-                return result
-        raise KeyError(column)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of the whole report."""
-        return {
-            "drifted": self.drifted,
-            "drifted_share": self.drifted_share,
-            "drift_share": self.drift_share,
-            "n_tested": len(self.tested),
-            "n_drifted": len(self.drifted_columns),
-            "reference_rows": self.reference_rows,
-            "current_rows": self.current_rows,
-            "reference_is_profile": self.reference_is_profile,
-            "columns": [c.to_dict() for c in self.columns],
-        }
-
-    def render(self, console: Console | None = None) -> None:
-        """Print the one-screen summary table (to ``console``, else the terminal)."""
-        from mloop.data.report import summary_table
-
-        (console or Console()).print(summary_table(self))
-
-    def render_text(self) -> str:
-        """The one-screen summary as plain text (see :func:`mloop.data.report.render_text`)."""
-        from mloop.data.report import render_text
-
-        return render_text(self)
-
-    def __rich__(self) -> Table:
-        """Rich renders a report as its summary table."""
-        from mloop.data.report import summary_table
-
-        return summary_table(self)
-
-    def save_html(self, path: str | Path) -> None:
-        """Write one self-contained HTML file (see :func:`mloop.data.report.save_html`)."""
-        from mloop.data.report import save_html
-
-        save_html(self, path)
 
 
 # --- one side of a comparison -------------------------------------------------------------
@@ -219,11 +107,17 @@ class _Side:
     values: FloatArray | None = None  # raw finite numeric values
     counts: CategoryCounts | None = None  # categorical / boolean
     profile: ColumnProfile | None = None
+    binned: NumericAccumulator | None = None  # numeric current data read in one binned pass
+    # a few-valued numeric reference (raw, or a profile's value_counts): its distinct finite
+    # values, ascending, and how often each occurs
+    few: tuple[FloatArray, FloatArray] | None = None
 
     @property
     def size(self) -> int:
         if self.values is not None:
             return len(self.values)
+        if self.binned is not None:
+            return self.binned.count
         if self.counts is not None:
             return int(self.counts.counts.sum())
         if self.profile is None:
@@ -237,7 +131,10 @@ def _raw_side(table: pa.Table, name: str, categorical: Collection[str]) -> _Side
     column = table.column(name)
     kind = column_kind(name, column.type, categorical)
     if kind == "numeric":
-        return _Side(kind, table.num_rows, values=numeric_values(column).values)
+        values = numeric_values(column).values
+        distinct, counts = np.unique(values, return_counts=True)
+        few = (distinct, counts.astype(np.float64)) if 0 < len(distinct) <= FEW_VALUES else None
+        return _Side(kind, table.num_rows, values=values, few=few)
     if kind in ("categorical", "boolean"):
         if pa.types.is_integer(column.type):
             column = column.cast(pa.string())
@@ -282,13 +179,26 @@ def _histograms(
     )
 
 
-def _plot_numeric(ref: FloatArray, cur: FloatArray) -> tuple[list[float], list[int], list[int]]:
-    lo = min(float(ref.min()), float(cur.min()))
-    hi = max(float(ref.max()), float(cur.max()))
+def _profile_side(profile: ColumnProfile, rows: int) -> _Side:
+    """A stored profile; a numeric column with few enough ``value_counts`` is known exactly."""
+    counts = profile.value_counts
+    few = None
+    if profile.kind == "numeric" and counts and len(counts) <= FEW_VALUES:
+        few = (
+            np.array([v for v, _ in counts], dtype=np.float64),
+            np.array([n for _, n in counts], dtype=np.float64),
+        )
+    return _Side(profile.kind, rows, profile=profile, few=few)
+
+
+def _plot_numeric(ref: _Side, cur: FloatArray) -> tuple[list[float], list[int], list[int]]:
+    values, weights = (ref.values, None) if ref.values is not None else _few(ref)
+    lo = min(float(values.min()), float(cur.min()))
+    hi = max(float(values.max()), float(cur.max()))
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.linspace(lo, hi, PLOT_BINS + 1)
-    r = np.histogram(ref, bins=PLOT_BINS, range=(lo, hi))[0]
+    r = np.histogram(values, bins=PLOT_BINS, range=(lo, hi), weights=weights)[0]
     c = np.histogram(cur, bins=PLOT_BINS, range=(lo, hi))[0]
     return [float(e) for e in edges], [int(x) for x in r], [int(x) for x in c]
 
@@ -408,6 +318,7 @@ def _categorical(name: str, kind: str, ref: _Side, cur: _Side, opts: _Options) -
         test.function(r, c),
         reason=reason,
         approximate=ref.profile is not None and ref.profile.other_count > 0,
+        method="profile" if ref.profile is not None else "exact",
         reference_count=int(r.sum()),
         current_count=int(c.sum()),
         categories=plot[0],
@@ -416,66 +327,208 @@ def _categorical(name: str, kind: str, ref: _Side, cur: _Side, opts: _Options) -
     )
 
 
+def _few(ref: _Side) -> tuple[FloatArray, FloatArray]:
+    assert ref.few is not None
+    return ref.few
+
+
+def _few_counts(
+    ref: _Side, cur_values: FloatArray, cur_counts: FloatArray, other: int = 0
+) -> tuple[FloatArray, FloatArray]:
+    """Reference and current counts on the union of their values (``other``: pooled values)."""
+    ref_values, ref_counts = _few(ref)
+    union = np.union1d(ref_values, cur_values)
+    r = np.zeros(len(union) + (1 if other else 0))
+    c = np.zeros(len(r))
+    r[np.searchsorted(union, ref_values)] = ref_counts
+    c[np.searchsorted(union, cur_values)] = cur_counts
+    if other:
+        c[-1] = other
+    return r, c
+
+
+def _reference_values(ref: _Side) -> FloatArray:
+    """The raw reference values, rebuilt from exact counts for a few-valued profile column."""
+    if ref.values is not None:
+        return ref.values
+    values, counts = _few(ref)
+    return np.repeat(values, counts.astype(np.int64))
+
+
 def _numeric(name: str, ref: _Side, cur: _Side, opts: _Options) -> ColumnDrift:
-    assert cur.values is not None
+    if ref.values is None and ref.few is None:  # only a stored histogram
+        assert ref.profile is not None
+        if cur.values is None:
+            assert cur.binned is not None
+            return _numeric_binned_profile(name, ref.profile, ref.rows, cur.binned, opts)
+        return _numeric_from_profile(name, ref.profile, ref.rows, cur.values, opts)
+    if cur.values is None:
+        assert cur.binned is not None
+        return _numeric_binned(name, ref, cur.binned, opts)
     current = cur.values
-    if ref.profile is not None:
-        return _numeric_from_profile(name, ref.profile, ref.rows, current, opts)
-    assert ref.values is not None
-    reference = ref.values
-    ref_values, ref_counts = np.unique(reference, return_counts=True)
-    few = len(ref_values) <= FEW_VALUES
+    few = ref.few is not None
     values = 0
     if few:  # a few-valued numeric column is tested like a categorical one
         cur_values, cur_counts = np.unique(current, return_counts=True)
-        union = np.union1d(ref_values, cur_values)
-        values = len(union)
-        r = np.zeros(values)
-        c = np.zeros(values)
-        r[np.searchsorted(union, ref_values)] = ref_counts
-        c[np.searchsorted(union, cur_values)] = cur_counts
+        r, c = _few_counts(ref, cur_values, cur_counts.astype(np.float64))
+        values = len(r)
     test = _pick(name, opts, ref.rows, few=few, numeric=True, values=values)
-    edges, ref_hist, cur_hist = _plot_numeric(reference, current)
+    edges, ref_hist, cur_hist = _plot_numeric(ref, current)
     extra: dict[str, Any] = {
-        "reference_count": len(reference),
+        "method": "exact" if ref.profile is None else "profile",
+        "reference_count": ref.size,
         "current_count": len(current),
         "edges": edges,
         "reference_hist": ref_hist,
         "current_hist": cur_hist,
     }
     if test.shape == "raw":
-        return _result(name, "numeric", test, opts, test.function(reference, current), **extra)
+        outcome = test.function(_reference_values(ref), current)
+        return _result(name, "numeric", test, opts, outcome, **extra)
     if not few:
+        reference = ref.values
+        assert reference is not None
         lo, hi = float(reference.min()), float(reference.max())
         _, r, c = _histograms(reference, current, lo, hi, opts.bins)
     return _result(name, "numeric", test, opts, test.function(r, c), **extra)
+
+
+def _raw_only(name: str, test: StatTest, why: str) -> InvalidInput:
+    return InvalidInput(
+        f"test {test.name!r} needs the raw values of both sides; column {name!r} has {why} — "
+        "use 'ks', 'wasserstein', 'anderson' or a binned test",
+        column=name,
+        test=test.name,
+    )
+
+
+def _on_bins(
+    test: StatTest, r: FloatArray, c: FloatArray, edges: FloatArray, std: float
+) -> tuple[tuple[float, float | None], bool] | None:
+    """A raw-value test computed on histograms (values uniform within bins), if it has a form."""
+    if test.name == "wasserstein":
+        return binned_wasserstein(r, c, edges, std), True
+    if test.name == "ks":
+        return binned_ks(r, c), True
+    if test.name == "anderson":
+        return anderson_counts(r, c), True
+    return None
+
+
+def _numeric_binned(name: str, ref: _Side, acc: NumericAccumulator, opts: _Options) -> ColumnDrift:
+    """A raw (or few-valued profile) reference against current data read in one binned pass."""
+    assert acc.grid is not None
+    grid = acc.grid
+    few = acc.few_values is not None
+    values = 0
+    if few:
+        cur_values = np.array(sorted(acc.few), dtype=np.float64)
+        cur_counts = np.array([acc.few[v] for v in cur_values.tolist()], dtype=np.float64)
+        r, c = _few_counts(ref, cur_values, cur_counts, acc.few_other)
+        values = len(r)
+    test = _pick(name, opts, ref.rows, few=few, numeric=True, values=values)
+    ref_slots = _grid_counts(grid, ref)
+    ref_fine = ref_slots.astype(np.float64)
+    cur_fine = acc.slots.astype(np.float64)
+    coarse_r = grid.coarse(ref_slots, FINE_PER_BIN)
+    coarse_c = grid.coarse(acc.slots, FINE_PER_BIN)
+    inner = np.linspace(grid.lo, grid.hi, opts.bins + 1)
+    edges = [min(acc.lo, grid.lo), *inner.tolist(), max(acc.hi, grid.hi)]
+    extra: dict[str, Any] = {
+        "method": "binned" if ref.profile is None else "profile",
+        "reference_count": ref.size,
+        "current_count": acc.count,
+        "edges": [float(e) for e in edges],
+        "reference_hist": [int(x) for x in coarse_r],
+        "current_hist": [int(x) for x in coarse_c],
+    }
+    if few and test.shape == "binned":
+        return _result(name, "numeric", test, opts, test.function(r, c), **extra)
+    if test.shape == "raw":
+        fine_edges = grid.edges(acc.lo, acc.hi)
+        found = _on_bins(test, ref_fine, cur_fine, fine_edges, _reference_std(ref))
+        if found is None:
+            raise _raw_only(
+                name, test, f"{acc.count:,} current values, more than max_rows_in_memory"
+            )
+        outcome, approximate = found
+        return _result(name, "numeric", test, opts, outcome, approximate=approximate, **extra)
+    outcome = test.function(coarse_r.astype(np.float64), coarse_c.astype(np.float64))
+    return _result(name, "numeric", test, opts, outcome, **extra)
+
+
+def _grid_counts(grid: Grid, ref: _Side) -> IntArray:
+    """Reference counts per grid slot, from raw values or from exact counts per value."""
+    if ref.values is not None:
+        return grid.counts(ref.values)
+    values, counts = _few(ref)
+    slots = np.zeros(grid.slots, dtype=np.int64)
+    for value, n in zip(values.tolist(), counts.tolist(), strict=True):
+        slots += grid.counts(np.array([value])) * int(n)
+    return slots
+
+
+def _reference_std(ref: _Side) -> float:
+    """The reference's population std (as ``np.std`` of its raw values, up to rounding)."""
+    if ref.values is not None:
+        return float(np.std(ref.values))
+    values, counts = _few(ref)
+    mean = float(np.average(values, weights=counts))
+    return math.sqrt(float(np.average((values - mean) ** 2, weights=counts)))
+
+
+def _profile_std(ref: ColumnProfile) -> float:
+    # the profile's std is the sample std; the raw test divides by the population std
+    assert ref.std is not None
+    n = float(ref.valid)
+    return ref.std * math.sqrt((n - 1.0) / n) if n > 1 else 0.0
 
 
 def _numeric_from_profile(
     name: str, ref: ColumnProfile, rows: int, current: FloatArray, opts: _Options
 ) -> ColumnDrift:
     hist = ref.histogram
-    assert hist is not None and ref.std is not None
+    assert hist is not None
     stored = np.asarray(hist.edges)
-    bins = len(hist.counts)
-    edges, _, c = _histograms(current, current, float(stored[0]), float(stored[-1]), bins)
-    r = np.concatenate([[0.0], np.asarray(hist.counts, dtype=np.float64), [0.0]])
+    edges, _, c = _histograms(
+        current, current, float(stored[0]), float(stored[-1]), len(hist.counts)
+    )
+    return _profile_test(name, ref, rows, edges=edges, c=c, current_count=len(current), opts=opts)
+
+
+def _numeric_binned_profile(
+    name: str, ref: ColumnProfile, rows: int, acc: NumericAccumulator, opts: _Options
+) -> ColumnDrift:
+    assert acc.grid is not None
+    edges = acc.grid.edges(acc.lo, acc.hi)
+    c = acc.slots.astype(np.float64)
+    return _profile_test(name, ref, rows, edges=edges, c=c, current_count=acc.count, opts=opts)
+
+
+def _profile_test(
+    name: str,
+    ref: ColumnProfile,
+    rows: int,
+    *,
+    edges: FloatArray,
+    c: FloatArray,
+    current_count: int,
+    opts: _Options,
+) -> ColumnDrift:
+    """Current counts on the stored edges (with under/overflow) against the stored histogram."""
+    assert ref.histogram is not None
+    r = np.concatenate([[0.0], np.asarray(ref.histogram.counts, dtype=np.float64), [0.0]])
     test = _pick(name, opts, rows, few=False, numeric=True, values=ref.distinct)
-    if test.name == "wasserstein":
-        # the profile's std is the sample std; the raw test divides by the population std
-        n = float(ref.valid)
-        std = ref.std * math.sqrt((n - 1.0) / n) if n > 1 else 0.0
-        outcome = binned_wasserstein(r, c, edges, std)
-    elif test.name == "ks":
-        outcome = binned_ks(r, c)
-    elif test.shape == "raw":
-        raise InvalidInput(
-            f"test {test.name!r} needs the raw reference values; column {name!r} has only a "
-            "stored profile — use 'ks', 'wasserstein' or a binned test"
-        )
+    if test.shape == "raw":
+        found = _on_bins(test, r, c, edges, _profile_std(ref))
+        if found is None:
+            raise InvalidInput(
+                f"test {test.name!r} needs the raw reference values; column {name!r} has only a "
+                "stored profile — use 'ks', 'wasserstein', 'anderson' or a binned test"
+            )
+        outcome = found[0]
     else:
         outcome = test.function(r, c)
-    plot_edges = [float(e) for e in edges]
     return _result(
         name,
         "numeric",
@@ -483,9 +536,10 @@ def _numeric_from_profile(
         opts,
         outcome,
         approximate=True,
+        method="profile",
         reference_count=int(r.sum()),
-        current_count=len(current),
-        edges=plot_edges,
+        current_count=current_count,
+        edges=[float(e) for e in edges],
         reference_hist=[int(x) for x in r],
         current_hist=[int(x) for x in c],
     )
@@ -548,6 +602,48 @@ def _check_options(
     return tests, thresholds
 
 
+def _reference_table(reference: object) -> pa.Table:
+    """A raw reference, held in memory (a Parquet path or a dataset is read whole)."""
+    if isinstance(reference, str | os.PathLike | pa_ds.Dataset | pa.RecordBatchReader):
+        stream = batch_stream(reference)
+        return pa.Table.from_batches(list(stream.batches), schema=stream.schema)
+    return as_table(reference)
+
+
+def _accumulator(kind: ColumnKind, ref: _Side | None, bins: int) -> Any:
+    """The current-side accumulator of one column, with its bins fixed by the reference."""
+    if kind in ("categorical", "boolean"):
+        return CategoryAccumulator()
+    if kind != "numeric":
+        return None
+    if ref is None:
+        return NumericAccumulator(None, None, keep_values=True)
+    grid: Grid | None = None
+    few: FloatArray | None = None
+    fine = bins * FINE_PER_BIN
+    if ref.values is not None and len(ref.values):
+        grid = Grid.around(float(ref.values.min()), float(ref.values.max()), fine, fine // 2)
+        few = None if ref.few is None else ref.few[0]
+    elif ref.few is not None:  # a few-valued profile column: the grid a raw reference gives
+        few = ref.few[0]
+        grid = Grid.around(float(few[0]), float(few[-1]), fine, fine // 2)
+    elif ref.profile is not None and ref.profile.histogram is not None:
+        edges = ref.profile.histogram.edges
+        grid = Grid.around(edges[0], edges[-1], len(ref.profile.histogram.counts))
+    return NumericAccumulator(grid, few, keep_values=True)
+
+
+def _current_side(kind: ColumnKind, rows: int, acc: Any) -> _Side:
+    if isinstance(acc, CategoryAccumulator):
+        return _Side(kind, rows, counts=acc.result())
+    if isinstance(acc, NumericAccumulator):
+        values = acc.values()
+        if values is not None:
+            return _Side(kind, rows, values=values)
+        return _Side(kind, rows, binned=acc)
+    return _Side(kind, rows)
+
+
 def drift(
     reference: object,
     current: object,
@@ -560,15 +656,25 @@ def drift(
     categorical: Collection[str] = (),
     workers: int | None = None,
     progress: Progress | None = None,
+    max_rows_in_memory: int = DEFAULT_MAX_ROWS_IN_MEMORY,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> DriftReport:
-    """Test each column of ``current`` for drift from ``reference`` (raw data or a profile)."""
+    """Test each column of ``current`` for drift from ``reference`` (raw data or a profile).
+
+    ``current`` is read once, batch by batch: a DataFrame or Arrow table, a Parquet file or
+    folder, a ``pyarrow.dataset.Dataset``, a ``RecordBatchReader`` or an iterator of record
+    batches. Up to ``max_rows_in_memory`` current rows keep their raw values (exact tests);
+    beyond, numeric columns are tested on bins fixed by the reference (``method="binned"``).
+    """
+    if max_rows_in_memory < 0:
+        raise InvalidInput(f"max_rows_in_memory must be at least 0, got {max_rows_in_memory}")
     is_profile = isinstance(reference, DatasetProfile)
-    ref_table = None if isinstance(reference, DatasetProfile) else as_table(reference)
-    cur_table = as_table(current)
+    ref_table = None if isinstance(reference, DatasetProfile) else _reference_table(reference)
+    stream = batch_stream(current, columns=columns, batch_rows=batch_rows)
     ref_names = list(reference.columns) if isinstance(reference, DatasetProfile) else []
     if ref_table is not None:
         ref_names = list(ref_table.column_names)
-    cur_names = list(cur_table.column_names)
+    cur_names = list(stream.schema.names)
     if columns is None:
         names = ref_names + [n for n in cur_names if n not in set(ref_names)]
     else:
@@ -583,31 +689,47 @@ def drift(
     else:
         assert ref_table is not None
         ref_rows = int(ref_table.num_rows)
-    cur_set = set(cur_names)
 
     def reference_side(name: str) -> _Side | None:
         if isinstance(reference, DatasetProfile):
             col = reference.columns.get(name)
-            return None if col is None else _Side(col.kind, ref_rows, profile=col)
+            return None if col is None else _profile_side(col, ref_rows)
         assert ref_table is not None
-        return _raw_side(ref_table, name, categorical) if name in ref_table.column_names else None
-
-    def one(name: str) -> ColumnDrift:
-        ref = reference_side(name)
-        cur = _raw_side(cur_table, name, categorical) if name in cur_set else None
-        return _compare(name, ref, cur, opts)
+        if name not in ref_table.column_names:
+            return None
+        return _raw_side(ref_table, name, categorical)
 
     n_workers = workers if workers is not None else min(8, os.cpu_count() or 1)
-    results: list[ColumnDrift] = []
-    if n_workers > 1 and len(names) > 1:
-        with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            for done, result in enumerate(pool.map(one, names), 1):
-                results.append(result)
-                if progress is not None:
-                    progress(done, len(names), result.column)
-    else:
-        for done, name in enumerate(names, 1):
-            results.append(one(name))
+    pool = ThreadPoolExecutor(max_workers=n_workers) if n_workers > 1 else None
+    try:
+        run = pool.map if pool is not None and len(names) > 1 else map
+        ref_sides = dict(zip(names, run(reference_side, names), strict=True))
+        kinds = {
+            name: column_kind(name, stream.schema.field(name).type, categorical)
+            for name in names
+            if name in cur_names
+        }
+        accumulators = {n: _accumulator(k, ref_sides[n], bins) for n, k in kinds.items()}
+        rows = read_current(
+            stream,
+            accumulators,
+            max_rows_in_memory,
+            pool=pool,
+            workers=n_workers,
+            progress=progress,
+        )
+        cur_sides = {n: _current_side(k, rows, accumulators[n]) for n, k in kinds.items()}
+        del accumulators
+
+        def one(name: str) -> ColumnDrift:
+            return _compare(name, ref_sides[name], cur_sides.get(name), opts)
+
+        results: list[ColumnDrift] = []
+        for done, result in enumerate(run(one, names), 1):
+            results.append(result)
             if progress is not None:
-                progress(done, len(names), name)
-    return DriftReport(results, drift_share, ref_rows, cur_table.num_rows, is_profile)
+                progress(done, len(names), result.column)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return DriftReport(results, drift_share, ref_rows, rows, is_profile)

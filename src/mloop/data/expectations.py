@@ -25,8 +25,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,10 +35,10 @@ import pandas as pd
 from mloop.errors import InvalidInput
 
 __all__ = [
+    "BUILT_IN_EXPECTATIONS",
     "LOGICAL_TYPES",
     "ColumnExists",
     "ColumnType",
-    "Custom",
     "Expectation",
     "ExpectationResult",
     "InRange",
@@ -51,9 +51,9 @@ __all__ = [
     "StdBetween",
     "Unique",
     "as_frame",
+    "check_fraction",
+    "failing_sample",
     "logical_type",
-    "register_check",
-    "registered_checks",
 ]
 
 LOGICAL_TYPES: tuple[str, ...] = (
@@ -80,26 +80,7 @@ _INFERRED: dict[str, str] = {
     "empty": "empty",
 }
 
-CheckFunction = Callable[[pd.DataFrame], Any]
-"""A custom check: takes the frame, returns a boolean mask (Series or ndarray), True = passes."""
-
-_REGISTRY: dict[str, tuple[CheckFunction, str]] = {}
-
 _FRACTION: Any = object()  # "report the unexpected fraction as the observed value"
-
-
-def register_check(name: str, fn: CheckFunction, *, description: str = "") -> None:
-    """Register a custom vectorised check under a name, so suites in YAML can refer to it."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("register_check: 'name' must be a non-empty string")
-    if not callable(fn):
-        raise InvalidInput(f"register_check: 'fn' for check '{name}' must be callable")
-    _REGISTRY[name] = (fn, description)
-
-
-def registered_checks() -> dict[str, CheckFunction]:
-    """The registered custom checks, by name."""
-    return {name: fn for name, (fn, _) in _REGISTRY.items()}
 
 
 def as_frame(data: Any) -> pd.DataFrame:
@@ -184,7 +165,8 @@ def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _check_fraction(kind: str, name: str, value: Any) -> None:
+def check_fraction(kind: str, name: str, value: Any) -> None:
+    """Refuse a ``mostly``-like parameter that is not a number in [0, 1], naming ``kind``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise InvalidInput(
             f"{kind}: '{name}' must be a number between 0 and 1 (the fraction of rows that "
@@ -265,7 +247,7 @@ class Expectation:
         )
 
 
-def _sample(
+def failing_sample(
     frame: pd.DataFrame, columns: Sequence[str], failing: Any, n: int
 ) -> tuple[dict[str, Any], ...]:
     """Up to ``n`` failing rows: their index and the values of ``columns``."""
@@ -318,7 +300,7 @@ class _ColumnExpectation(Expectation):
         bad = int(unexpected_mask.sum())
         success = element_count == 0 or (element_count - bad) / element_count >= mostly
         fraction = bad / element_count if element_count else 0.0
-        sample = _sample(frame, [self.column], unexpected_mask, n) if bad else ()
+        sample = failing_sample(frame, [self.column], unexpected_mask, n) if bad else ()
         need = "" if mostly == 1 else f" (mostly={mostly} allows {1 - mostly:.4g})"
         message = (
             f"{bad} of {element_count} values {what} ({fraction:.2%}){need}"
@@ -379,7 +361,7 @@ class NotNull(_ColumnExpectation):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_fraction(self.kind, "mostly", self.mostly)
+        check_fraction(self.kind, "mostly", self.mostly)
 
     def _check_column(self, frame: pd.DataFrame, series: pd.Series, n: int) -> ExpectationResult:
         nulls = series.isna().to_numpy(dtype=bool)
@@ -435,7 +417,7 @@ class InRange(_ColumnExpectation):
         _check_bounds(self.kind, self.min, self.max)
         if not isinstance(self.strict, bool):
             raise InvalidInput(f"{self.kind}: 'strict' must be true or false", field="strict")
-        _check_fraction(self.kind, "mostly", self.mostly)
+        check_fraction(self.kind, "mostly", self.mostly)
 
     def _check_column(self, frame: pd.DataFrame, series: pd.Series, n: int) -> ExpectationResult:
         present = series.notna().to_numpy(dtype=bool)
@@ -491,7 +473,7 @@ class InSet(_ColumnExpectation):
                 field="values",
             )
         object.__setattr__(self, "values", tuple(_python(v) for v in values))
-        _check_fraction(self.kind, "mostly", self.mostly)
+        check_fraction(self.kind, "mostly", self.mostly)
 
     def _check_column(self, frame: pd.DataFrame, series: pd.Series, n: int) -> ExpectationResult:
         present = series.notna().to_numpy(dtype=bool)
@@ -530,7 +512,7 @@ class MatchesRegex(_ColumnExpectation):
                 f"{exc}; fix the pattern",
                 field="pattern",
             ) from None
-        _check_fraction(self.kind, "mostly", self.mostly)
+        check_fraction(self.kind, "mostly", self.mostly)
 
     def _check_column(self, frame: pd.DataFrame, series: pd.Series, n: int) -> ExpectationResult:
         present = series.notna().to_numpy(dtype=bool)
@@ -658,126 +640,7 @@ class StdBetween(_StatBetween):
         return float(values.std(ddof=1))
 
 
-@dataclass(frozen=True)
-class Custom(Expectation):
-    """A user's vectorised check: ``fn(frame)`` returns a boolean mask, True where a row passes.
-
-    The mask is positional (one entry per row, in order); a null in a nullable boolean mask
-    fails the row. Only a check registered with ``register_check(name, fn)`` can be saved to
-    YAML, by name.
-    ``columns`` chooses which values the failing-row sample shows (all columns when empty).
-    An exception raised by ``fn`` gives a failed result naming the check and the error.
-    """
-
-    kind: ClassVar[str] = "custom"
-    counts_rows: ClassVar[bool] = True
-    name: str
-    fn: CheckFunction = field(compare=True, repr=False)
-    description: str = ""
-    mostly: float = 1.0
-    columns: Sequence[str] = ()
-    """Columns shown in the failing-row sample (stored as a tuple)."""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise InvalidInput("custom: 'name' must be a non-empty string", field="name")
-        if not callable(self.fn):
-            raise InvalidInput(f"custom '{self.name}': 'fn' must be callable", field="fn")
-        if not isinstance(self.description, str):
-            raise InvalidInput(
-                f"custom '{self.name}': 'description' must be a string", field="description"
-            )
-        _check_fraction(self.kind, "mostly", self.mostly)
-        if (
-            not isinstance(self.columns, Sequence | set | frozenset)
-            or not all(isinstance(c, str) for c in self.columns)
-            or isinstance(self.columns, str)
-        ):
-            raise InvalidInput(
-                f"custom '{self.name}': 'columns' must be a list of column names", field="columns"
-            )
-        object.__setattr__(self, "columns", tuple(self.columns))
-
-    @classmethod
-    def registered(
-        cls, name: str, *, mostly: float = 1.0, columns: Sequence[str] = (), description: str = ""
-    ) -> Custom:
-        """The custom expectation for a check registered under ``name``."""
-        if not isinstance(name, str) or not name:
-            raise InvalidInput(
-                f"custom: 'name' must be a non-empty string, got {name!r}", field="name"
-            )
-        if isinstance(columns, str) or not isinstance(columns, Sequence):
-            raise InvalidInput(
-                f"custom '{name}': 'columns' must be a list of column names", field="columns"
-            )
-        if name not in _REGISTRY:
-            known = ", ".join(sorted(_REGISTRY)) or "none"
-            raise InvalidInput(
-                f"custom check '{name}' is not registered (registered: {known}); "
-                "call register_check(name, fn) before loading the suite",
-                field="name",
-            )
-        fn, registered_description = _REGISTRY[name]
-        return cls(name, fn, description or registered_description, mostly, tuple(columns))
-
-    @property
-    def is_registered(self) -> bool:
-        """Whether ``name`` is registered to this very function (so YAML can refer to it)."""
-        entry = _REGISTRY.get(self.name)
-        return entry is not None and entry[0] is self.fn
-
-    def params(self) -> dict[str, Any]:
-        """The YAML parameters; the function itself is referred to by its registered name."""
-        out = super().params()
-        out.pop("fn", None)
-        registered_description = _REGISTRY.get(self.name, (None, ""))[1]
-        if out.get("description") == registered_description:
-            out.pop("description")
-        return out
-
-    def check(self, frame: Any, *, sample_size: int = 5) -> ExpectationResult:
-        """Run the user's function and count the rows its mask rejects."""
-        frame = as_frame(frame)
-        try:
-            mask = self.fn(frame)
-            if isinstance(mask, pd.Series) and pd.api.types.is_bool_dtype(mask.dtype):
-                passed = mask.to_numpy(dtype=bool, na_value=False)  # NA fails
-            else:
-                passed = np.asarray(mask)
-        except Exception as exc:  # user code: report it in the result, keep validating
-            return self._result(
-                False, f"custom check '{self.name}' raised {type(exc).__name__}: {exc}"
-            )
-        if passed.dtype != bool or passed.shape != (len(frame),):
-            return self._result(
-                False,
-                f"custom check '{self.name}' must return one boolean per row "
-                f"({len(frame)}), got dtype {passed.dtype} and shape {passed.shape}",
-            )
-        bad = ~passed
-        count = len(frame)
-        unexpected = int(bad.sum())
-        success = count == 0 or (count - unexpected) / count >= self.mostly
-        columns = [c for c in self.columns if c in frame.columns] or list(frame.columns)
-        sample = _sample(frame, columns, bad, sample_size) if unexpected else ()
-        fraction = unexpected / count if count else 0.0
-        message = (
-            f"{unexpected} of {count} rows fail '{self.name}' ({fraction:.2%})"
-            if unexpected
-            else f"all {count} rows pass '{self.name}'"
-        )
-        return self._result(
-            success,
-            message,
-            observed=fraction,
-            element_count=count,
-            unexpected_count=unexpected,
-            sample=sample,
-        )
-
-
-EXPECTATIONS: Mapping[str, type[Expectation]] = {
+BUILT_IN_EXPECTATIONS: Mapping[str, type[Expectation]] = {
     cls.kind: cls
     for cls in (
         ColumnExists,
@@ -791,7 +654,6 @@ EXPECTATIONS: Mapping[str, type[Expectation]] = {
         MeanBetween,
         MedianBetween,
         StdBetween,
-        Custom,
     )
 }
-"""Every expectation class by its YAML name."""
+"""The column and table expectations by their YAML name (``custom`` lives in ``custom.py``)."""

@@ -13,6 +13,11 @@ the mean). Quantiles are therefore approximate: each is within ``(max - min) / 4
 value. Distinct counts are exact up to 100,000 distinct values, then a HyperLogLog estimate
 (2^14 registers, about 0.8 % standard error) flagged with ``distinct_exact=False``. Category counts
 are exact (memory grows with the number of distinct categories, not rows).
+
+A numeric column with at most ``VALUE_COUNTS_LIMIT`` distinct finite values (integer codes, 0/1
+flags, ratings) also keeps the exact count of each value (``value_counts``), so that drift from a
+stored profile can test it as categorical, as drift from raw data does. Booleans are not numeric:
+their counts are in ``top``, like any category.
 """
 
 from __future__ import annotations
@@ -37,7 +42,14 @@ from mloop.data.frames import (
 )
 from mloop.errors import InvalidInput
 
-__all__ = ["QUANTILES", "ColumnProfile", "DatasetProfile", "Histogram", "profile"]
+__all__ = [
+    "QUANTILES",
+    "VALUE_COUNTS_LIMIT",
+    "ColumnProfile",
+    "DatasetProfile",
+    "Histogram",
+    "profile",
+]
 
 #: The quantiles every numeric profile stores, by name.
 QUANTILES: dict[str, float] = {
@@ -51,6 +63,8 @@ QUANTILES: dict[str, float] = {
 }
 FINE_BINS = 4096
 DISTINCT_EXACT_LIMIT = 100_000
+#: A numeric column keeps the count of each value when it has at most this many distinct values.
+VALUE_COUNTS_LIMIT = 20
 _HLL_P = 14
 _HLL_M = 1 << _HLL_P
 
@@ -88,6 +102,10 @@ class ColumnProfile:
     histogram: Histogram | None = None
     top: list[tuple[str, int]] = field(default_factory=list)
     other_count: int = 0
+    value_counts: list[tuple[float, int]] | None = None
+    """Numeric columns with at most ``VALUE_COUNTS_LIMIT`` distinct finite values: each value and
+    how often it occurs, in ascending value order (summing to ``valid``). None otherwise, and in
+    profiles saved before this field existed."""
 
     @property
     def valid(self) -> int:
@@ -98,6 +116,8 @@ class ColumnProfile:
         """A JSON-ready dict (no NaN or infinity anywhere)."""
         body = asdict(self)
         body["top"] = [[label, n] for label, n in self.top]
+        if self.value_counts is not None:
+            body["value_counts"] = [[value, n] for value, n in self.value_counts]
         return body
 
     @classmethod
@@ -107,6 +127,9 @@ class ColumnProfile:
         hist = values.get("histogram")
         values["histogram"] = None if hist is None else Histogram(**hist)
         values["top"] = [(str(label), int(n)) for label, n in values.get("top", [])]
+        counts = values.get("value_counts")  # absent from profiles saved before it existed
+        if counts is not None:
+            values["value_counts"] = [(float(value), int(n)) for value, n in counts]
         return cls(**values)
 
 
@@ -185,6 +208,8 @@ class _Numeric:
         self.lo = math.inf
         self.hi = -math.inf
         self.distinct = _Distinct()
+        # Exact counts per value while there are few distinct values; None once there are more.
+        self.values: dict[float, int] | None = {}
         self.fine: IntArray = np.zeros(FINE_BINS, dtype=np.int64)
         self.hist: IntArray = np.zeros(0, dtype=np.int64)
 
@@ -207,7 +232,18 @@ class _Numeric:
         self.n = total
         self.lo = min(self.lo, float(np.min(x)))
         self.hi = max(self.hi, float(np.max(x)))
-        self.distinct.add((x + 0.0).view(np.uint64))  # + 0.0 makes -0.0 and 0.0 one key
+        x = x + 0.0  # makes -0.0 and 0.0 one value
+        self.distinct.add(x.view(np.uint64))
+        self._count_values(x)
+
+    def _count_values(self, x: npt.NDArray[np.float64]) -> None:
+        exact = self.distinct.exact  # every distinct value so far, this batch's included
+        if self.values is None or exact is None or len(exact) > VALUE_COUNTS_LIMIT:
+            self.values = None
+            return
+        found, counts = np.unique(x, return_counts=True)
+        for value, n in zip(found.tolist(), counts.tolist(), strict=True):
+            self.values[value] = self.values.get(value, 0) + n
 
     def second(self, column: pa.Array, bins: int) -> None:
         x = numeric_values(column).values
@@ -258,6 +294,7 @@ class _Numeric:
             std=std if stats_ok else None,
             quantiles=self.quantiles(),
             histogram=histogram,
+            value_counts=None if self.values is None else sorted(self.values.items()),
         )
 
 

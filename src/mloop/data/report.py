@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from mloop.data.drift import ColumnDrift, DriftReport
+    from mloop.data.drift_report import ColumnDrift, DriftReport
 
 __all__ = ["render_text", "save_html", "summary_table", "to_html"]
 
@@ -35,6 +35,11 @@ def _verdict(column: ColumnDrift) -> tuple[str, str]:
     if column.status != "ok":
         return column.status.upper(), "yellow"
     return ("DRIFT", "red") if column.drifted else ("ok", "green")
+
+
+def _notes(column: ColumnDrift) -> str:
+    """The reason, and whether the statistic was computed on bins rather than raw values."""
+    return "; ".join(filter(None, [column.reason, "binned" if column.approximate else ""]))
 
 
 def _headline(report: DriftReport) -> str:
@@ -66,7 +71,7 @@ def summary_table(report: DriftReport) -> Table:
             _number(col.score),
             _number(col.threshold),
             Text(word, style=style),
-            Text("; ".join(filter(None, [col.reason, "binned" if col.approximate else ""]))),
+            Text(_notes(col)),
         )
     return table
 
@@ -134,7 +139,7 @@ def to_html(report: DriftReport, *, title: str = "Data drift report") -> str:
             "<tr>"
             f"<td>{esc(col.column)}</td><td>{esc(col.kind)}</td><td>{esc(col.test or '-')}</td>"
             f"<td>{esc(_number(col.score))}</td><td>{esc(_number(col.threshold))}</td>"
-            f'<td class="{css}">{esc(word)}</td><td>{esc(col.reason)}</td>'
+            f'<td class="{css}">{esc(word)}</td><td>{esc(_notes(col))}</td>'
             "</tr>"
         )
     cards = [

@@ -14,6 +14,9 @@ first). A suite is written in YAML as::
 
 Parameters equal to their defaults are left out when saving; loading checks every name and
 value and answers with ``InvalidInput`` naming the expectation's index and the field.
+
+A ``ValidationResult`` is stored as plain JSON (``to_dict``; NaN and ±inf become the strings
+"NaN", "Infinity" and "-Infinity") and read back with ``ValidationResult.from_dict``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import dataclasses
 import datetime as dt
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +37,11 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from mloop.data.custom import Custom, registered_checks
 from mloop.data.expectations import (
-    EXPECTATIONS,
+    BUILT_IN_EXPECTATIONS,
     ColumnExists,
     ColumnType,
-    Custom,
     Expectation,
     ExpectationResult,
     InRange,
@@ -53,13 +56,19 @@ from mloop.data.expectations import (
 from mloop.errors import InvalidInput, NotFound
 
 __all__ = [
+    "EXPECTATIONS",
     "Suite",
     "ValidationResult",
     "suggest_expectations",
     "validate",
 ]
 
+EXPECTATIONS: Mapping[str, type[Expectation]] = {**BUILT_IN_EXPECTATIONS, Custom.kind: Custom}
+"""Every expectation class by its YAML name, the built-in ones and ``custom``."""
+
 _SUITE_KEYS = ("suite", "expectations")
+# How to_dict writes non-finite floats; from_dict turns them back into floats where numbers go.
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 @dataclass(frozen=True)
@@ -189,8 +198,11 @@ def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
 _SuiteDumper.add_representer(list, _represent_list)
 
 
-def _expectation_from_dict(index: int, item: Any) -> Expectation:
-    where = f"expectations[{index}]"
+def _expectation_from_dict(
+    index: int, item: Any, *, where: str = "", stored: bool = False
+) -> Expectation:
+    """One expectation from its YAML mapping; ``stored``: an unregistered custom check is kept."""
+    where = where or f"expectations[{index}]"
     if not isinstance(item, dict):
         raise InvalidInput(
             f"{where}: each expectation must be a mapping with an 'expect' key, "
@@ -220,10 +232,21 @@ def _expectation_from_dict(index: int, item: Any) -> Expectation:
             )
     try:
         if cls is Custom:
+            check = params.get("name")
+            if stored and not (isinstance(check, str) and check in registered_checks()):
+                return Custom(fn=_not_registered, **params)
             return Custom.registered(**params)
         return cls(**params)
     except InvalidInput as exc:
         raise InvalidInput(f"{where}: {exc.message}", index=index, **exc.details) from None
+
+
+def _not_registered(frame: pd.DataFrame) -> Any:
+    """Stands in for a custom check read back from storage whose function is not registered."""
+    raise InvalidInput(
+        "this check was read from a stored result and its function is not registered in this "
+        "process; call register_check(name, fn) before reading the result to run it again"
+    )
 
 
 def _json_safe(value: Any) -> Any:
@@ -294,11 +317,21 @@ class ValidationResult:
         """The results that failed."""
         return tuple(r for r in self.results if not r.success)
 
+    @property
+    def summary(self) -> str:
+        """One line: the suite, its verdict and how many expectations passed on how many rows."""
+        verdict = "passed" if self.success else "FAILED"
+        return (
+            f"suite {self.suite!r} {verdict}: {self.succeeded}/{self.evaluated} expectations "
+            f"passed on {self.row_count} rows"
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        """The result as JSON-safe data (NaN and ±inf encoded as strings)."""
+        """The result as plain JSON data (NaN and ±inf encoded as strings); see ``from_dict``."""
         return {
             "suite": self.suite,
             "success": self.success,
+            "summary": self.summary,
             "row_count": self.row_count,
             "statistics": {
                 "evaluated": self.evaluated,
@@ -321,6 +354,36 @@ class ValidationResult:
                 for r in self.results
             ],
         }
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> ValidationResult:
+        """Rebuild a result from ``to_dict`` output, e.g. one read back from storage.
+
+        ``success``, ``summary``, ``statistics`` and each ``unexpected_fraction`` are derived, so
+        they are recomputed rather than read. "NaN", "Infinity" and "-Infinity" become floats
+        again in ``min``/``max`` parameters and observed values; sample values stay as JSON
+        gave them (a timestamp stays its ISO text). A custom check whose function is not
+        registered comes back with a stand-in function that fails, naming the problem, when run.
+        """
+        if not isinstance(doc, Mapping):
+            raise InvalidInput(
+                f"a validation result must be a mapping (ValidationResult.to_dict output), "
+                f"got {type(doc).__name__}"
+            )
+        suite = doc.get("suite")
+        if not isinstance(suite, str) or not suite:
+            raise InvalidInput(
+                f"validation result: 'suite' must be a non-empty string, got {suite!r}",
+                field="suite",
+            )
+        row_count = _count(doc.get("row_count"), "validation result", "row_count")
+        items = doc.get("results")
+        if not isinstance(items, list):
+            raise InvalidInput(
+                "validation result: 'results' must be a list of mappings", field="results"
+            )
+        results = tuple(_result_from_dict(i, item) for i, item in enumerate(items))
+        return cls(suite=suite, row_count=row_count, results=results)
 
     def __rich__(self) -> RenderableType:
         """A table: one row per expectation, failing samples shown compactly."""
@@ -365,6 +428,79 @@ class ValidationResult:
     def render(self, console: Console | None = None) -> None:
         """Print the result as a one-screen table to ``console`` (the terminal by default)."""
         (console or Console()).print(self)
+
+
+def _count(value: Any, where: str, name: str, **details: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(
+            f"{where}: '{name}' must be a whole number ≥ 0, got {value!r}", field=name, **details
+        )
+    return value
+
+
+def _decoded(value: Any) -> Any:
+    """``value`` with the strings to_dict writes for NaN and ±inf turned back into floats."""
+    if isinstance(value, str) and value in _NON_FINITE:
+        return _NON_FINITE[value]
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    return value
+
+
+def _result_from_dict(index: int, item: Any) -> ExpectationResult:
+    """One ``results[i]`` entry of a stored validation result."""
+    where = f"results[{index}]"
+    if not isinstance(item, Mapping):
+        raise InvalidInput(
+            f"{where}: each result must be a mapping, got {type(item).__name__}", index=index
+        )
+    params = item.get("params", {})
+    if not isinstance(params, Mapping):
+        raise InvalidInput(f"{where}: 'params' must be a mapping", index=index, field="params")
+    kind = item.get("expectation")
+    spec = {
+        **{k: _decoded(v) if k in ("min", "max") else v for k, v in params.items()},
+        "expect": kind,
+    }
+    expectation = _expectation_from_dict(index, spec, where=where, stored=True)
+    success = item.get("success")
+    if not isinstance(success, bool):
+        raise InvalidInput(
+            f"{where}: 'success' must be true or false, got {success!r}",
+            index=index,
+            field="success",
+        )
+    message = item.get("message", "")
+    if not isinstance(message, str):
+        raise InvalidInput(f"{where}: 'message' must be a string", index=index, field="message")
+    sample = item.get("sample", [])
+    if not isinstance(sample, list) or not all(isinstance(row, Mapping) for row in sample):
+        raise InvalidInput(
+            f"{where}: 'sample' must be a list of mappings (failing rows)",
+            index=index,
+            field="sample",
+        )
+    observed = item.get("observed")
+    element_count = _count(item.get("element_count", 0), where, "element_count", index=index)
+    unexpected_count = _count(
+        item.get("unexpected_count", 0), where, "unexpected_count", index=index
+    )
+    if unexpected_count > element_count:
+        raise InvalidInput(
+            f"{where}: 'unexpected_count' ({unexpected_count}) is greater than "
+            f"'element_count' ({element_count})",
+            index=index,
+            field="unexpected_count",
+        )
+    return ExpectationResult(
+        expectation=expectation,
+        success=success,
+        observed=observed if kind == ColumnType.kind else _decoded(observed),
+        element_count=element_count,
+        unexpected_count=unexpected_count,
+        message=message,
+        sample=tuple(dict(row) for row in sample),
+    )
 
 
 def _sample_text(row: dict[str, Any]) -> str:
@@ -412,8 +548,12 @@ def suggest_expectations(data: Any, *, name: str = "suggested") -> Suite:
     For each column (string-named): it exists; its logical type (when it is one of the known
     types); not null with ``mostly`` = the observed non-null fraction rounded down to two
     decimals (1.0 when no value is null; skipped when all are null); for integer and float
-    columns, in range [observed min, observed max] and mean within observed mean ± 3 standard
-    errors (std / sqrt(n), skipped under 2 values or when not finite); for integer, string,
+    columns, in range [observed min, observed max] widened by ``RANGE_MARGIN`` (25%) of its
+    width on each side (not below 0 for a column that has no negative value; integers rounded
+    outwards) for ``RANGE_MOSTLY`` (99%) of the values, and mean within the observed mean ± 3
+    standard errors of a difference of means with a new batch of ``BATCH_ROWS`` (100) rows or
+    more, 3·std·sqrt(1/n + 1/100) (skipped under 2 values or when not finite); for integer,
+    string,
     boolean and categorical columns with at most 20 distinct values, or at most 5% of the rows
     (and at most 1000), in set of the observed values; for integer and string columns with
     at least 20 non-null values, all distinct, unique (floats are left out: continuous values
@@ -443,13 +583,14 @@ def _suggest_column(column: str, series: pd.Series, rows: int) -> list[Expectati
         return out
     out.append(NotNull(column, mostly=_mostly_from(present / rows)))
     if kind in ("integer", "float"):
-        low, high = values.min(), values.max()
-        out.append(InRange(column, min=_number(low), max=_number(high)))
+        out.append(_suggested_range(column, values, integer=kind == "integer"))
         numbers = values.astype("float64")
         with np.errstate(invalid="ignore", over="ignore"):  # inf values give a NaN std
             mean, std = float(numbers.mean()), float(numbers.std(ddof=1))
         if present >= 2 and math.isfinite(mean) and math.isfinite(std):
-            margin = 3 * std / math.sqrt(present)
+            # Three standard errors of the difference between the reference mean and the mean
+            # of a new batch of at least BATCH_ROWS rows, so a fresh sample passes.
+            margin = 3 * std * math.sqrt(1 / present + 1 / BATCH_ROWS)
             out.append(MeanBetween(column, min=mean - margin, max=mean + margin))
     distinct = int(values.nunique())
     small = distinct <= _MAX_SET_SIZE or (
@@ -461,6 +602,31 @@ def _suggest_column(column: str, series: pd.Series, rows: int) -> list[Expectati
     if kind in _UNIQUE_TYPES and present >= _MIN_UNIQUE_ROWS and distinct == present:
         out.append(Unique(column))
     return out
+
+
+#: The smallest new batch a suggested mean bound is made to accept (see suggest_expectations).
+BATCH_ROWS = 100
+#: How far a suggested range reaches past the observed one, as a share of its width each side.
+RANGE_MARGIN = 0.25
+#: The share of values a suggested range must hold: a rare tail value of fresh data passes.
+RANGE_MOSTLY = 0.99
+
+
+def _suggested_range(column: str, values: pd.Series, *, integer: bool) -> InRange:
+    """[min, max] widened by RANGE_MARGIN of the width each side; a non-negative column keeps a
+    lower bound of at least 0; integer bounds are rounded outwards."""
+    low, high = _number(values.min()), _number(values.max())
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return InRange(column, min=low, max=high, mostly=RANGE_MOSTLY)
+    pad = RANGE_MARGIN * (high - low)
+    wide_low, wide_high = low - pad, high + pad
+    if low >= 0:
+        wide_low = max(0.0, wide_low)
+    if integer:
+        return InRange(
+            column, min=math.floor(wide_low), max=math.ceil(wide_high), mostly=RANGE_MOSTLY
+        )
+    return InRange(column, min=wide_low, max=wide_high, mostly=RANGE_MOSTLY)
 
 
 def _number(value: Any) -> float | int:
