@@ -18,7 +18,7 @@ from tests.fixtures.stores import test_settings
 
 
 def test_head_revision() -> None:
-    assert migrate.head_revision() == "0001"
+    assert migrate.head_revision() == "0002"
     assert migrate.alembic_config().get_main_option("script_location")
 
 
@@ -84,3 +84,29 @@ def test_four_processes_open_a_fresh_store_at_once(store_uri: str, tmp_path: Pat
     for proc, (out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
         assert out.strip() == migrate.head_revision()
+
+
+def test_upgrade_from_0001_keeps_data(store_uri: str, tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    settings = test_settings(tmp_path)
+    bare = open_store(store_uri, settings=settings, migrate=False)
+    engine = bare.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn, conn.begin():
+        config = migrate.alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO experiments (name, lifecycle, created_at, updated_at) "
+                "VALUES ('kept', 'active', 1, 1)"
+            )
+        )
+    bare.close()
+    store = open_store(store_uri, settings=settings)
+    try:
+        assert store.schema_revision() == "0002"
+        assert store.get_experiment_by_name("kept") is not None
+    finally:
+        store.close()

@@ -19,17 +19,23 @@ from typing import Any, Generic, TypeVar
 __all__ = [
     "ArtifactEntry",
     "AuditEvent",
+    "Dataset",
+    "DatasetKind",
+    "DatasetVersion",
     "Experiment",
     "Lifecycle",
     "MetadataStore",
     "Metric",
     "MetricRow",
+    "NewDatasetVersion",
     "Page",
     "Run",
     "RunEnd",
+    "RunInput",
     "RunLiveness",
     "RunStatus",
     "TagRow",
+    "ValidationRecord",
     "ViewType",
 ]
 
@@ -158,6 +164,108 @@ class AuditEvent:
     after: dict[str, Any] | None
     prev_hash: str
     hash: str
+
+
+class DatasetKind(enum.StrEnum):
+    """What a dataset version holds: one table (stored as Parquet) or a folder of files."""
+
+    TABLE = "table"
+    FILES = "files"
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A named series of dataset versions."""
+
+    id: int
+    name: str
+    description: str
+    created_at: int
+    updated_at: int
+    versions: int = 0
+    latest: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    """One immutable version of a dataset, named by the digest of its canonical content.
+
+    ``storage_digest`` is the blob holding it (the Parquet file of a table, the manifest of a
+    folder); ``schema`` lists ``{"name", "type", "nullable"}`` per column of a table;
+    ``profile`` is the stored column profile (None in listings and for folders); ``parents``
+    are the ``name@vN`` references of the versions it was made from; ``run_id`` is the run
+    that produced it.
+    """
+
+    id: int
+    dataset: str
+    version: int
+    digest: str
+    kind: DatasetKind
+    storage_digest: str
+    schema: list[dict[str, Any]] | None
+    num_rows: int | None
+    num_files: int | None
+    size: int
+    run_id: str | None
+    description: str
+    created_at: int
+    created_by: str
+    tags: dict[str, str] = field(default_factory=dict)
+    parents: tuple[str, ...] = ()
+    profile: dict[str, Any] | None = None
+
+    @property
+    def ref(self) -> str:
+        """The version's reference, ``name@vN``."""
+        return f"{self.dataset}@v{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewDatasetVersion:
+    """What the store records for a new dataset version; blobs must already be stored.
+
+    ``files`` are the (path, digest, size) blobs the version needs, recorded as its artifact
+    references so that garbage collection keeps them; ``parents`` are version ids.
+    """
+
+    digest: str
+    kind: DatasetKind
+    storage_digest: str
+    size: int
+    files: Sequence[tuple[str, str, int]]
+    schema: list[dict[str, Any]] | None = None
+    num_rows: int | None = None
+    num_files: int | None = None
+    profile: dict[str, Any] | None = None
+    parents: Sequence[int] = ()
+    run_id: str | None = None
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunInput:
+    """A dataset version a run read, and in which role (``training``, ``evaluation``, …)."""
+
+    run_id: str
+    version: DatasetVersion
+    context: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationRecord:
+    """A stored validation result, kept with a dataset version, a run, or both."""
+
+    id: int
+    version_id: int | None
+    run_id: str | None
+    suite: str
+    success: bool
+    body: dict[str, Any]
+    created_at: int
+    created_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +425,77 @@ class MetadataStore(ABC):
     def referenced_digests(self, among: Sequence[str] | None = None) -> set[str]:
         """The digests some record references (what garbage collection must keep): all of
         them, or those of ``among``."""
+
+    # -- datasets ---------------------------------------------------------------------------
+    @abstractmethod
+    def create_dataset_version(
+        self, name: str, new: NewDatasetVersion, *, actor: str
+    ) -> tuple[DatasetVersion, bool]:
+        """Record a version of dataset ``name`` (created on first use) with the next version
+        number, or return the version that already has this digest. Returns (version,
+        created). Version numbers stay unique with concurrent writers. Raises InvalidName,
+        InvalidInput, NotFound (a parent or the run)."""
+
+    @abstractmethod
+    def find_dataset_version(self, name: str, digest: str) -> DatasetVersion | None:
+        """The version of ``name`` with this content digest, if there is one."""
+
+    @abstractmethod
+    def get_dataset_version(
+        self, name: str, version: int | None = None, *, with_profile: bool = True
+    ) -> DatasetVersion:
+        """A version of a dataset (None: the newest). Raises NotFound."""
+
+    @abstractmethod
+    def get_dataset_versions_by_id(self, version_ids: Sequence[int]) -> list[DatasetVersion]:
+        """Versions by id, in the order given (without profiles). Raises NotFound."""
+
+    @abstractmethod
+    def list_datasets(self) -> list[Dataset]:
+        """Every dataset, by name, with its number of versions and newest version."""
+
+    @abstractmethod
+    def list_dataset_versions(self, name: str) -> list[DatasetVersion]:
+        """The versions of a dataset, oldest first, without profiles. Raises NotFound."""
+
+    @abstractmethod
+    def set_dataset_version_tags(
+        self, version_id: int, tags: dict[str, str], *, actor: str
+    ) -> None:
+        """Set (add or overwrite) tags of a version. Raises NotFound, InvalidName."""
+
+    @abstractmethod
+    def log_run_inputs(self, run_id: str, inputs: Sequence[tuple[int, str]], *, actor: str) -> None:
+        """Record (version id, context) inputs of a run; re-logging one is a no-op. Raises
+        NotFound, InvalidName (context)."""
+
+    @abstractmethod
+    def list_run_inputs(self, run_id: str) -> list[RunInput]:
+        """The dataset versions a run read, in the order they were logged."""
+
+    @abstractmethod
+    def list_version_consumers(self, version_id: int) -> list[tuple[str, str]]:
+        """(run id, context) of every run that read a version, oldest first."""
+
+    @abstractmethod
+    def add_validation_result(
+        self,
+        *,
+        version_id: int | None,
+        run_id: str | None,
+        suite: str,
+        success: bool,
+        body: dict[str, Any],
+        actor: str,
+    ) -> ValidationRecord:
+        """Store a validation result with a version and/or a run. Raises InvalidInput,
+        NotFound."""
+
+    @abstractmethod
+    def list_validation_results(
+        self, *, version_id: int | None = None, run_id: str | None = None
+    ) -> list[ValidationRecord]:
+        """Stored validation results of a version and/or a run, oldest first."""
 
     # -- audit ------------------------------------------------------------------------------
     @abstractmethod

@@ -30,14 +30,20 @@ __all__ = [
     "artifacts",
     "audit_events",
     "audit_head",
+    "dataset_version_parents",
+    "dataset_version_tags",
+    "dataset_versions",
+    "datasets",
     "experiment_tags",
     "experiments",
     "latest_metrics",
     "metadata",
     "metrics",
     "params",
+    "run_inputs",
     "runs",
     "tags",
+    "validation_results",
 ]
 
 NAMING = {
@@ -201,4 +207,108 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(DIGEST_LEN), nullable=False),
+)
+
+# -- datasets (revision 0002) -------------------------------------------------------------------
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("name"),
+)
+
+# One immutable version of a dataset, named by the digest of its canonical content: a table's
+# (kind 'table', stored as one Parquet blob) or a folder manifest's (kind 'files'). The blobs a
+# version needs are rows of ``artifacts`` with owner_kind 'dataset_version', so garbage
+# collection keeps them. A producing run that is purged leaves the version without it.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("dataset_id", AutoId, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(DIGEST_LEN), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("storage_digest", String(DIGEST_LEN), nullable=False),
+    Column("schema_json", Text, nullable=True),
+    Column("num_rows", BigInteger, nullable=True),
+    Column("num_files", BigInteger, nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("profile_json", Text, nullable=True),
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_LEN), nullable=False),
+    UniqueConstraint("dataset_id", "version"),
+    UniqueConstraint("dataset_id", "digest"),
+    Index(None, "run_id"),
+)
+
+dataset_version_tags = Table(
+    "dataset_version_tags",
+    metadata,
+    Column(
+        "version_id",
+        AutoId,
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(KEY_LEN), primary_key=True),
+    Column("value", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Lineage between versions: a version made from others (a cleaned table from a raw one).
+dataset_version_parents = Table(
+    "dataset_version_parents",
+    metadata,
+    Column(
+        "version_id",
+        AutoId,
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("parent_id", AutoId, ForeignKey("dataset_versions.id"), primary_key=True),
+    Index(None, "parent_id"),
+    sqlite_with_rowid=False,
+)
+
+# Which dataset versions a run read, and in which role ('training', 'evaluation', …).
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column(
+        "run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("version_id", AutoId, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("context", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "version_id"),
+    sqlite_with_rowid=False,
+)
+
+# Results of validating data against a suite, kept with the dataset version and/or the run.
+validation_results = Table(
+    "validation_results",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column(
+        "version_id",
+        AutoId,
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"), nullable=True),
+    Column("suite", String(NAME_LEN), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_LEN), nullable=False),
+    Index(None, "version_id"),
+    Index(None, "run_id"),
 )

@@ -53,13 +53,14 @@ from mloop.store.base import (
     ViewType,
 )
 from mloop.store.batch import BatchStatements
+from mloop.store.datasets import DatasetTables
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlStore"]
 
 MAX_SEARCH_RESULTS = 50_000
 
 
-class SqlStore(MetadataStore):
+class SqlStore(DatasetTables, MetadataStore):
     """The metadata store over any SQLAlchemy engine whose dialect has INSERT … ON CONFLICT."""
 
     #: The dialect's ``insert`` construct (sqlite.insert or postgresql.insert).
@@ -596,8 +597,18 @@ class SqlStore(MetadataStore):
             for chunk in q.chunks(ids):
                 # Children of a purged run lose their parent link, not their own records.
                 conn.execute(update(r).where(r.c.parent_id.in_(chunk)).values(parent_id=None))
-                for table in (s.metrics, s.latest_metrics, s.params, s.tags):
+                for table in (
+                    s.metrics,
+                    s.latest_metrics,
+                    s.params,
+                    s.tags,
+                    s.run_inputs,
+                    s.validation_results,
+                ):
                     conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
+                # Dataset versions a purged run produced stay, without the link.
+                v = s.dataset_versions
+                conn.execute(update(v).where(v.c.run_id.in_(chunk)).values(run_id=None))
                 a = s.artifacts
                 conn.execute(delete(a).where(a.c.owner_kind == "run", a.c.owner_id.in_(chunk)))
                 conn.execute(delete(r).where(r.c.id.in_(chunk)))
