@@ -14,11 +14,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING
+
 from mloop import errors
 from mloop.artifacts.gc import GcReport
 from mloop.audit import AuditReport
 from mloop.config import Settings, load_settings
-from mloop.store.base import ArtifactEntry, Experiment, Metric, Run, RunStatus
+from mloop.store.base import ArtifactEntry, DatasetVersion, Experiment, Metric, Run, RunStatus
 from mloop.tracking.client import RunPage, TrackingClient
 from mloop.tracking.fluent import (
     active_run,
@@ -37,6 +39,7 @@ from mloop.tracking.fluent import (
     log_artifact,
     log_artifacts,
     log_batch,
+    log_input,
     log_metric,
     log_metrics,
     log_param,
@@ -53,10 +56,16 @@ from mloop.tracking.fluent import (
 )
 from mloop.tracking.run import ActiveRun
 
+if TYPE_CHECKING:
+    from mloop.autolog import autolog as autolog
+    from mloop.registry.assess import Gate as Gate
+    from mloop.registry.assess import evaluate as evaluate
+
 __all__ = [
     "ActiveRun",
     "ArtifactEntry",
     "AuditReport",
+    "DatasetVersion",
     "Experiment",
     "GcReport",
     "Metric",
@@ -67,6 +76,7 @@ __all__ = [
     "TrackingClient",
     "__version__",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_experiment",
     "delete_run",
@@ -84,6 +94,7 @@ __all__ = [
     "log_artifact",
     "log_artifacts",
     "log_batch",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -100,13 +111,19 @@ __all__ = [
 ]
 
 # Subpackages with heavy imports (pandas, SciPy) load on first use, so `import mloop` stays fast.
-_LAZY_SUBPACKAGES = frozenset({"data"})
+_LAZY_SUBPACKAGES = frozenset({"autolog", "data", "evaluation", "models", "registry"})
+
+
+# Top-level names whose modules load on first use: name -> module.
+_LAZY_NAMES = {"Gate": "mloop.registry.assess", "evaluate": "mloop.registry.assess"}
 
 
 def __getattr__(name: str) -> object:
-    """Import a lazily loaded subpackage (``mloop.data``) on first access."""
-    if name in _LAZY_SUBPACKAGES:
-        import importlib
+    """Import a lazily loaded subpackage (``mloop.data``) or name (``mloop.evaluate``)."""
+    import importlib
 
+    if name in _LAZY_SUBPACKAGES:
         return importlib.import_module(f"mloop.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'mloop' has no attribute {name!r}")

@@ -56,7 +56,7 @@ def test_sigkill_mid_write_leaves_no_visible_blob(tmp_path: Path) -> None:
             temp_folder = root / TEMP_FOLDER
 
             def half_written() -> bool:
-                parts = list(temp_folder.glob("*")) if temp_folder.is_dir() else []
+                parts = list(temp_folder.rglob("*.part")) if temp_folder.is_dir() else []
                 return any(p.stat().st_size >= 3 * len(CHUNK) for p in parts)
 
             _wait_for(half_written)
@@ -68,7 +68,8 @@ def test_sigkill_mid_write_leaves_no_visible_blob(tmp_path: Path) -> None:
             child.wait()
 
     store = LocalBlobStore(root)
-    leftovers = list((root / TEMP_FOLDER).iterdir())
+    # Temp files live in shard folders of .tmp/ (one per blob shard).
+    leftovers = [p for p in (root / TEMP_FOLDER).rglob("*") if p.is_file()]
     assert len(leftovers) == 1
     assert store.exists([key]) == set()
     assert list(store.iter_keys()) == []
@@ -81,7 +82,7 @@ def test_sigkill_mid_write_leaves_no_visible_blob(tmp_path: Path) -> None:
     assert cas.get_bytes(digest) == CONTENT
     assert [info.key for info in store.iter_keys()] == [key]
     assert store.cleanup_temporary(0) == 1
-    assert list((root / TEMP_FOLDER).iterdir()) == []
+    assert [p for p in (root / TEMP_FOLDER).rglob("*") if p.is_file()] == []
     assert cas.verify(digest)
 
 
@@ -91,7 +92,7 @@ def test_put_leaves_no_temp_file(tmp_path: Path) -> None:
     source.write_bytes(b"data")
     store.put([("ab/x", source)])
     assert (tmp_path / "store" / "ab" / "x").read_bytes() == b"data"
-    assert list((tmp_path / "store" / TEMP_FOLDER).iterdir()) == []
+    assert [p for p in (tmp_path / "store" / TEMP_FOLDER).rglob("*") if p.is_file()] == []
 
 
 def test_failed_put_leaves_no_temp_file(tmp_path: Path) -> None:
@@ -99,7 +100,7 @@ def test_failed_put_leaves_no_temp_file(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="no such file"):
         store.put([("ab/x", tmp_path / "missing")])
     assert list(store.iter_keys()) == []
-    assert list((tmp_path / "store" / TEMP_FOLDER).iterdir()) == []
+    assert [p for p in (tmp_path / "store" / TEMP_FOLDER).rglob("*") if p.is_file()] == []
 
 
 def test_cleanup_temporary_respects_age(tmp_path: Path) -> None:

@@ -35,6 +35,16 @@ def test_demo_end_to_end(invoke: Invoke) -> None:
         "classification_report.txt",
     }
 
+    # The data it trained on is a validated dataset version the sweep read; the best model is
+    # registered, gated and, on a fresh store, the champion.
+    assert summary["dataset"] == "breast-cancer@v1"
+    assert "passed" in summary["validation"]
+    assert summary["model"] == "models:/breast-cancer-classifier/1"
+    assert summary["champion"] is True
+    lineage = as_json(invoke("models", "lineage", "breast-cancer-classifier@champion", "--json"))
+    assert lineage["run"]["id"] == summary["parent_run_id"]
+    assert [d["ref"] for d in lineage["data"]] == ["breast-cancer@v1"]
+
     # The commands the demo suggests work as printed.
     for command in summary["next_commands"]:
         import shlex

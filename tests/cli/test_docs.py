@@ -32,7 +32,10 @@ def test_every_command_is_documented() -> None:
 def test_docs_pages_exist_and_are_linked() -> None:
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for page in ("tracking", "search", "artifacts", "backends", "audit", "configuration", "cli"):
+    for page in (
+        "tracking", "search", "artifacts", "backends", "audit", "configuration", "cli",
+        "data", "models", "evaluation", "registry", "autolog",
+    ):  # fmt: skip
         assert (DOCS / f"{page}.md").is_file()
         assert f"{page}.md" in index
         assert f"docs/{page}.md" in readme

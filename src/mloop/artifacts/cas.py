@@ -14,6 +14,14 @@ Every read is verified: ``get_bytes`` and ``download`` before returning, the rea
 ``open`` when it reaches the end. A blob whose bytes do not hash to its name raises
 :class:`~mloop.errors.DigestMismatch`. Files must not change while ``put_files`` stores them:
 their digest is taken before the upload, and a later read of a changed file fails verification.
+
+``put_known`` stores files whose digests the caller already has (a folder scan with a hash
+cache): it looks up which blobs are missing in one batch and copies only those, and every copy
+is hashed before it becomes visible, so a file that changed since it was hashed is refused
+(:class:`~mloop.errors.Conflict`) instead of being stored under a name its bytes do not have.
+On a backend that offers ``put_checked`` (:class:`~mloop.artifacts.local.LocalBlobStore`) the
+copy is hashed where it lands; on the others the file is copied to a local staging file while
+being hashed, in one pass, and that staged copy, which nothing else writes, is uploaded.
 """
 
 from __future__ import annotations
@@ -24,15 +32,16 @@ import io
 import os
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast, final
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TypeVar, cast, final, runtime_checkable
 
 from mloop.artifacts.base import BlobStore
-from mloop.errors import DigestMismatch, InvalidInput, NotFound
+from mloop.errors import Conflict, DigestMismatch, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,11 +51,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CHUNK_SIZE",
     "BlobRef",
+    "CheckedBlobStore",
     "ContentAddressedStore",
     "StoredBlob",
     "VerifiedReader",
     "blob_key",
     "check_digest",
+    "hash_fd",
     "hash_file",
 ]
 
@@ -54,6 +65,9 @@ CHUNK_SIZE = 1 << 20
 """Bytes read at a time when hashing or verifying; no blob is ever read whole into memory."""
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+#: Files staged per upload batch on a backend without ``put_checked``: bounds local disk use.
+_STAGE_BATCH = 64
+_buffers = threading.local()
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -99,21 +113,69 @@ def _digest_of_key(key: str) -> str | None:
     return None
 
 
+def _buffer() -> bytearray:
+    # One reused buffer per thread: allocating a fresh one per file costs more than hashing a
+    # small file.
+    buffer: bytearray | None = getattr(_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _buffers.buffer = bytearray(CHUNK_SIZE)
+    return buffer
+
+
+def hash_fd(fd: int) -> BlobRef:
+    """Hash an open file descriptor from its position to its end; return digest and size.
+
+    Reads ``CHUNK_SIZE`` bytes at a time into a buffer reused per thread; hashlib releases the
+    GIL on buffers this large, so threads hash in parallel.
+    """
+    sha = hashlib.sha256()
+    buffer = _buffer()
+    view = memoryview(buffer)
+    size = 0
+    with open(fd, "rb", buffering=0, closefd=False) as raw:
+        while count := raw.readinto(buffer):
+            sha.update(view[:count])
+            size += count
+    return BlobRef(sha.hexdigest(), size)
+
+
 def hash_file(path: Path) -> BlobRef:
     """Hash a local file by streaming it in chunks; return its digest and size."""
     path = Path(path)
-    sha = hashlib.sha256()
-    size = 0
     try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(CHUNK_SIZE):
-                sha.update(chunk)
-                size += len(chunk)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise NotFound(f"cannot store {path}: no such file") from None
     except IsADirectoryError:
         raise InvalidInput(f"cannot store {path}: it is a folder; store the files in it") from None
-    return BlobRef(sha.hexdigest(), size)
+    try:
+        return hash_fd(fd)
+    except IsADirectoryError:
+        raise InvalidInput(f"cannot store {path}: it is a folder; store the files in it") from None
+    finally:
+        os.close(fd)
+
+
+@runtime_checkable
+class CheckedBlobStore(Protocol):
+    """A backend that lets the store check each copy before it becomes visible."""
+
+    def put_checked(
+        self,
+        items: Sequence[tuple[str, str | os.PathLike[str]]],
+        check: Callable[[str, Path], None] | None,
+    ) -> None:
+        """Like ``put``; ``check(key, copy)`` runs on each finished copy before it is visible."""
+
+
+def _changed(path: str | os.PathLike[str], expected: str, actual: str) -> Conflict:
+    return Conflict(
+        f"{path} changed after it was hashed: its bytes now hash to {actual}, not {expected}; "
+        "nothing was stored for it — add it again once nothing writes to it",
+        path=str(path),
+        digest=expected,
+        actual=actual,
+    )
 
 
 def _hash_stream(stream: BinaryIO) -> str:
@@ -238,6 +300,65 @@ class ContentAddressedStore:
         if missing:
             self._blobs.put(missing)
         return refs
+
+    def put_known(self, items: Sequence[tuple[str, str | os.PathLike[str]]]) -> int:
+        """Store local files whose digests are known: one batched lookup, then only the missing
+        blobs are copied, each verified against its digest; return how many were copied.
+
+        Raises Conflict (and stores nothing for that file) if a file no longer hashes to the
+        digest given for it, NotFound if it is gone.
+        """
+        sources: dict[str, str | os.PathLike[str]] = {}
+        for digest, path in items:
+            sources.setdefault(blob_key(digest), path)
+        if not sources:
+            return 0
+        present = self._blobs.exists(list(sources))
+        missing = [(key, path) for key, path in sources.items() if key not in present]
+        if not missing:
+            return 0
+
+        def check(key: str, copy: Path) -> None:
+            fd = os.open(copy, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            try:
+                actual = hash_fd(fd).digest
+            finally:
+                os.close(fd)
+            expected = key.rpartition("/")[2]
+            if actual != expected:
+                raise _changed(sources[key], expected, actual)
+
+        if isinstance(self._blobs, CheckedBlobStore):
+            self._blobs.put_checked(missing, check)
+        else:
+            for start in range(0, len(missing), _STAGE_BATCH):
+                self._put_staged(missing[start : start + _STAGE_BATCH])
+        return len(missing)
+
+    def _put_staged(self, items: Sequence[tuple[str, str | os.PathLike[str]]]) -> None:
+        # Copy each file to a private staging file while hashing it (one read), refuse it if it
+        # changed, then upload the staged copies, which nothing else can modify.
+        with tempfile.TemporaryDirectory(prefix="mloop-stage-") as folder:
+
+            def stage(item: tuple[str, str | os.PathLike[str]]) -> tuple[str, Path]:
+                key, source = item
+                target = Path(folder) / key.rpartition("/")[2]
+                sha = hashlib.sha256()
+                buffer = _buffer()
+                view = memoryview(buffer)
+                try:
+                    with open(source, "rb", buffering=0) as src, target.open("xb") as out:
+                        while count := src.readinto(buffer):
+                            sha.update(view[:count])
+                            out.write(view[:count])
+                except FileNotFoundError:
+                    raise NotFound(f"cannot store {source}: no such file") from None
+                expected = key.rpartition("/")[2]
+                if sha.hexdigest() != expected:
+                    raise _changed(source, expected, sha.hexdigest())
+                return key, target
+
+            self._blobs.put(self._parallel(stage, items))
 
     def put_file(self, path: Path) -> BlobRef:
         """Store one local file; see :meth:`put_files`."""

@@ -10,15 +10,29 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
-from mloop.cli.render import emit_json, format_value, out, progress
-from mloop.cli.session import json_option
-from mloop.errors import InvalidInput
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-__all__ = ["EXIT_FINDING", "data", "parse_tests", "parse_thresholds"]
+    from mloop.data.profile import DatasetProfile
+
+from mloop.cli.render import emit_json, format_value, out, progress
+from mloop.cli.session import CliSession, json_option, pass_session
+from mloop.errors import InvalidInput, MloopError, NotFound
+
+__all__ = [
+    "DATA_FILE",
+    "EXIT_FINDING",
+    "data",
+    "format_option",
+    "parse_tests",
+    "parse_thresholds",
+]
 
 #: Exit code of ``drift`` when the data set drifted and of ``validate`` when an expectation failed.
 EXIT_FINDING = 3
@@ -28,7 +42,8 @@ FORMAT_CHOICE = click.Choice(["parquet", "csv", "json"], case_sensitive=False)
 DATA_FILE = click.Path(dir_okay=True, file_okay=True, path_type=str)
 
 
-def _format_option(func: Callable[..., None]) -> Callable[..., None]:
+def format_option(func: Callable[..., None]) -> Callable[..., None]:
+    """Add ``--format``: read data files as a named format instead of guessing."""
     return click.option(
         "--format",
         "data_format",
@@ -83,6 +98,57 @@ def parse_tests(entries: tuple[str, ...], columns: list[str]) -> dict[str, str] 
     return {**dict.fromkeys(columns, every), **per_column}
 
 
+def _is_dataset_ref(arg: str) -> bool:
+    """True when ``arg`` is no existing path but reads as NAME, NAME@vN or NAME@latest."""
+    from mloop.store.datasets import parse_ref
+
+    if Path(arg).exists():
+        return False
+    try:
+        parse_ref(arg)
+    except MloopError:
+        return False
+    return True
+
+
+def read_data(session: CliSession, arg: str, data_format: str | None) -> pa.Table:
+    """A data file, or a dataset version when ``arg`` is no file but a dataset reference."""
+    from mloop.data.io import read_table
+
+    if _is_dataset_ref(arg):
+        from mloop.data.versions import load
+
+        try:
+            return load(arg, client=session.client)
+        except NotFound as exc:
+            raise NotFound(f"{arg!r} is neither a file nor a dataset version: {exc}") from None
+    return read_table(arg, format=data_format)
+
+
+def _streamed(session: CliSession, arg: str, data_format: str | None) -> tuple[object, list[str]]:
+    """What drift reads CURRENT from, and its column names: a Parquet file or folder is passed
+    on as a path, read batch by batch in bounded memory; anything else is read whole."""
+    from mloop.data.io import format_of
+
+    if not _is_dataset_ref(arg) and format_of(arg, data_format) == "parquet":
+        from mloop.data.frames import batch_stream
+
+        return arg, list(batch_stream(arg).schema.names)
+    table = read_data(session, arg, data_format)
+    return table, list(table.column_names)
+
+
+def _stored_profile(session: CliSession, ref: str) -> DatasetProfile:
+    """The profile stored with a table version (drift then never re-reads the reference)."""
+    from mloop.data.profile import DatasetProfile
+    from mloop.data.versions import lookup
+
+    version = lookup(ref, client=session.client)
+    if version.profile is None:
+        raise InvalidInput(f"{version.ref} is a folder of files; it has no table profile")
+    return DatasetProfile.from_dict(version.profile)
+
+
 @click.group()
 def data() -> None:
     """Profile data files, test them for drift and validate them against expectations."""
@@ -90,7 +156,7 @@ def data() -> None:
 
 @data.command("profile")
 @click.argument("file", type=DATA_FILE)
-@_format_option
+@format_option
 @click.option("--bins", type=int, default=20, show_default=True, help="Histogram bins per column.")
 @click.option(
     "--top-k", type=int, default=20, show_default=True, help="Top categories kept per column."
@@ -102,7 +168,9 @@ def data() -> None:
     help="Save the profile as JSON (usable later as a drift reference).",
 )
 @json_option
+@pass_session
 def profile_(
+    session: CliSession,
     *,
     file: str,
     data_format: str | None,
@@ -120,9 +188,9 @@ def profile_(
       mloop data profile train.parquet --output train-profile.json
     """
     import mloop.data
-    from mloop.data.io import read_table, write_profile
+    from mloop.data.io import write_profile
 
-    prof = mloop.data.profile(read_table(file, format=data_format), bins=bins, top_k=top_k)
+    prof = mloop.data.profile(read_data(session, file, data_format), bins=bins, top_k=top_k)
     if output is not None:
         write_profile(prof, output)
     if as_json:
@@ -162,7 +230,7 @@ def profile_(
     is_flag=True,
     help="REFERENCE is a profile saved with 'mloop data profile --output', not a data file.",
 )
-@_format_option
+@format_option
 @click.option(
     "--test",
     "tests",
@@ -217,18 +285,22 @@ def drift_(
       mloop data drift train-profile.json today.parquet --reference-profile --html drift.html
     """
     import mloop.data
-    from mloop.data.io import read_profile, read_table
+    from mloop.data.io import read_profile
 
+    session = ctx.find_object(CliSession) or CliSession()
     per_threshold = parse_thresholds(thresholds)
     ref: object
     if reference_profile:
         ref = read_profile(reference)
         ref_names = list(ref.columns)
+    elif _is_dataset_ref(reference):
+        ref = _stored_profile(session, reference)
+        ref_names = list(ref.columns)
     else:
-        ref_table = read_table(reference, format=data_format)
+        ref_table = read_data(session, reference, data_format)
         ref, ref_names = ref_table, list(ref_table.column_names)
-    cur = read_table(current, format=data_format)
-    names = ref_names + [n for n in cur.column_names if n not in set(ref_names)]
+    cur, cur_names = _streamed(session, current, data_format)
+    names = ref_names + [n for n in cur_names if n not in set(ref_names)]
     per_test = parse_tests(tests, names)
     with progress(enabled=not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("drift", total=len(names))
@@ -268,13 +340,19 @@ def drift_(
     metavar="SUITE.yaml",
     help="The expectation suite (YAML) to check.",
 )
-@_format_option
+@format_option
 @click.option(
     "--sample-size",
     type=click.IntRange(min=0),
     default=5,
     show_default=True,
     help="Failing rows shown per expectation.",
+)
+@click.option(
+    "--run",
+    "run_id",
+    default=None,
+    help="Store the result with this run (a dataset version FILE stores it there too).",
 )
 @json_option
 @click.pass_context
@@ -285,6 +363,7 @@ def validate_(
     suite_path: str,
     data_format: str | None,
     sample_size: int,
+    run_id: str | None,
     as_json: bool,
 ) -> None:
     """Check a data file against an expectation suite; exit 3 if any expectation fails.
@@ -296,12 +375,22 @@ def validate_(
       mloop data validate today.csv --suite expectations.yaml --json
     """
     import mloop.data
-    from mloop.data.io import read_table
 
+    session = ctx.find_object(CliSession) or CliSession()
     suite = mloop.data.Suite.load(suite_path)
-    result = mloop.data.validate(
-        read_table(file, format=data_format), suite, sample_size=sample_size
-    )
+    version = None
+    if _is_dataset_ref(file):
+        from mloop.data.versions import lookup
+
+        version = lookup(file, client=session.client, with_profile=False)
+    table = read_data(session, version.ref if version else file, data_format)
+    result = mloop.data.validate(table, suite, sample_size=sample_size)
+    if version is not None or run_id is not None:
+        from mloop.data.versions import record_validation
+
+        client = session.client
+        run = client.resolve_run_id(run_id) if run_id else None
+        record_validation(result, dataset=version, run=run, client=client)
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -312,7 +401,7 @@ def validate_(
 
 @data.command("suggest")
 @click.argument("file", type=DATA_FILE)
-@_format_option
+@format_option
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=str),
@@ -321,8 +410,15 @@ def validate_(
 )
 @click.option("--name", default="suggested", show_default=True, help="The suite's name.")
 @json_option
+@pass_session
 def suggest(
-    file: str, data_format: str | None, output: str | None, name: str, as_json: bool
+    session: CliSession,
+    *,
+    file: str,
+    data_format: str | None,
+    output: str | None,
+    name: str,
+    as_json: bool,
 ) -> None:
     """Draft an expectation suite (YAML) that the given data file passes.
 
@@ -332,9 +428,8 @@ def suggest(
       mloop data suggest train.csv > expectations.yaml
     """
     import mloop.data
-    from mloop.data.io import read_table
 
-    suite = mloop.data.suggest_expectations(read_table(file, format=data_format), name=name)
+    suite = mloop.data.suggest_expectations(read_data(session, file, data_format), name=name)
     if output is not None:
         suite.save(output)
     if as_json:

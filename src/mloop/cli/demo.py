@@ -13,6 +13,10 @@ from mloop.cli.session import CliSession, json_option, pass_session
 
 __all__ = ["demo", "next_commands"]
 
+#: The dataset and model the demo registers (here so that listing commands needs no sklearn).
+DATASET = "breast-cancer"
+MODEL = "breast-cancer-classifier"
+
 SHOWN_METRICS = ("val_roc_auc", "roc_auc", "accuracy", "f1", "log_loss")
 
 
@@ -35,6 +39,9 @@ def next_commands(
         f"{prefix} runs compare {' '.join([best_id, *others])}",
         f"{prefix} artifacts ls {best_id}",
         f"{prefix} artifacts get {best_id} confusion_matrix.json --dest ./demo-artifacts",
+        f"{prefix} data show {DATASET}",
+        f"{prefix} models lineage models:/{MODEL}@champion",
+        f"{prefix} models card models:/{MODEL}@champion",
         f"{prefix} audit verify",
     ]
 
@@ -46,9 +53,11 @@ def next_commands(
 def demo(session: CliSession, seed: int, as_json: bool) -> None:
     """Train a small tracked sweep on scikit-learn's breast-cancer data (about 10 seconds).
 
-    Creates the experiment 'breast-cancer-demo' with a parent run 'sweep' and one nested run
-    per candidate (logistic regression over C, gradient boosting over depth and learning
-    rate), each with training curves, test metrics and artifacts. Uses the configured store
+    Registers the data as the dataset version 'breast-cancer@v1' (profiled, validated against
+    a suggested expectation suite), then creates the experiment 'breast-cancer-demo' with a
+    parent run 'sweep' that reads it and one nested run per candidate (logistic regression
+    over C, gradient boosting over depth and learning rate), each with training curves, test
+    metrics and artifacts. Uses the configured store
     (./.mloop unless MLOOP_HOME or --tracking-uri say otherwise).
 
     \b
@@ -92,6 +101,11 @@ def demo(session: CliSession, seed: int, as_json: bool) -> None:
                     }
                     for c in result.children
                 ],
+                "dataset": result.extra["dataset"],
+                "validation": result.extra["validation"],
+                "model": result.extra["model"],
+                "gate": result.extra["gate"],
+                "champion": result.extra["champion"],
                 "seconds": round(result.seconds, 3),
                 "next_commands": commands,
             }
@@ -117,6 +131,11 @@ def demo(session: CliSession, seed: int, as_json: bool) -> None:
         )
     console.print(table)
     console.print(f"parent run: {result.parent_run_id}    best run: {result.best.run_id}")
+    console.print(
+        f"data: {result.extra['dataset']} (read by the sweep); {result.extra['validation']}"
+    )
+    verdict = "now the champion" if result.extra["champion"] else "not promoted"
+    console.print(f"model: {result.extra['model']}, gate {result.extra['gate']}: {verdict}")
     console.print()
     console.print("Look at what was recorded:", style="bold")
     for command in commands:

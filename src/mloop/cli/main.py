@@ -18,11 +18,13 @@ from mloop.cli import (
     audit,
     config,
     data,
+    datasets,
     db,
     demo,
     doctor,
     experiments,
     gc,
+    models,
     runs,
 )
 from mloop.cli.session import CliSession
@@ -103,6 +105,7 @@ for _group in (
     runs.runs,
     artifacts.artifacts,
     data.data,
+    models.models,
     gc.gc,
     db.db,
     audit.audit,
@@ -111,6 +114,8 @@ for _group in (
     config.config,
 ):
     cli.add_command(_group)
+for _command in datasets.COMMANDS:
+    data.data.add_command(_command)
 
 
 def main() -> None:

@@ -21,9 +21,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
+    from mloop.data import DatasetVersion, Suite
     from mloop.tracking import TrackingClient
 
 __all__ = [
+    "DATASET",
     "EXPERIMENT",
     "Candidate",
     "ChildResult",
@@ -33,6 +35,12 @@ __all__ = [
 ]
 
 EXPERIMENT = "breast-cancer-demo"
+#: The dataset the demo registers its data as.
+DATASET = "breast-cancer"
+#: The registered model the best candidate becomes a version of.
+MODEL = "breast-cancer-classifier"
+#: What the best candidate must reach on the test split to become the champion.
+GATE_MIN_ROC_AUC = 0.95
 SELECTION_METRIC = "val_roc_auc"
 LOGREG_EPOCHS = 30
 HGB_ITERATIONS = 60
@@ -235,7 +243,7 @@ def _train_child(
     data: _Splits,
     parent_id: str,
     on_progress: ProgressCallback | None,
-) -> ChildResult:
+) -> tuple[ChildResult, Any]:
     trainer = _train_logreg if candidate.family == "logreg" else _train_hgb
     with client.start_run(
         EXPERIMENT,
@@ -264,9 +272,10 @@ def _train_child(
             "confusion_matrix.json",
         )
         run.log_text(report, "classification_report.txt")
-        return ChildResult(
+        result = ChildResult(
             run.id, candidate.name, candidate.family, dict(candidate.params), {**curve, **final}
         )
+        return result, model
 
 
 def _pick_best(children: list[ChildResult]) -> ChildResult:
@@ -284,15 +293,20 @@ def run_demo(
     started = time.perf_counter()
     data = _load_splits(seed)
     plan = sweep_plan(seed)
+    version, suite = _register_data(client)
     with client.start_run(
         EXPERIMENT,
         "sweep",
         tags={"dataset": "sklearn.breast_cancer", "demo": "true", "kind": "sweep"},
         note="A small model sweep on scikit-learn's breast-cancer data, made by `mloop demo`.",
     ) as parent:
+        # Lineage: the sweep read this dataset version; the data contract is kept with both.
+        parent.log_input(version, context="training")
+        validation = _validate(client, version, suite, parent.id)
+        parent.log_text(suite.to_yaml(), "expectations.yaml")
         parent.log_params(
             {
-                "dataset": "sklearn.datasets.load_breast_cancer",
+                "dataset": version.ref,
                 "n_train": len(data.y_train),
                 "n_val": len(data.y_val),
                 "n_test": len(data.y_test),
@@ -302,10 +316,13 @@ def run_demo(
                 "seed": seed,
             }
         )
-        children = [
+        trained = [
             _train_child(client, candidate, data, parent.id, on_progress) for candidate in plan
         ]
+        children = [child for child, _ in trained]
         best = _pick_best(children)
+        best_model = next(model for child, model in trained if child is best)
+        promotion = _register_and_promote(client, parent, best, best_model, data)
         parent.set_tags({"best_run_id": best.run_id, "best_run_name": best.name})
         parent.log_metrics(
             {
@@ -327,5 +344,64 @@ def run_demo(
         )
         parent_id = parent.id
     return DemoResult(
-        EXPERIMENT, parent_id, children, best, SELECTION_METRIC, time.perf_counter() - started
+        EXPERIMENT,
+        parent_id,
+        children,
+        best,
+        SELECTION_METRIC,
+        time.perf_counter() - started,
+        extra={"dataset": version.ref, "validation": validation, **promotion},
     )
+
+
+def _register_and_promote(
+    client: TrackingClient, parent: Any, best: ChildResult, model: Any, data: _Splits
+) -> dict[str, Any]:
+    """Register the best candidate, evaluate it on the test split, gate it against the current
+    champion on the same rows, and move the champion alias if the gate passes."""
+    import pandas as pd
+
+    from mloop.registry import Gate, evaluate, set_alias
+
+    version = parent.log_model(
+        model,
+        MODEL,
+        input_example=data.x_train[:5],
+        description=f"best of the demo sweep: {best.name}",
+        tags={"candidate_run": best.run_id},
+    )
+    columns = [f"x{i}" for i in range(data.x_test.shape[1])]
+    test = pd.DataFrame(data.x_test, columns=columns).assign(target=data.y_test)
+    evaluate(version, test, target="target", client=client, latency=False)
+    gate = Gate(min={"roc_auc": GATE_MIN_ROC_AUC}, beat_champion={"roc_auc": 0.0})
+    decision = gate.check(version, against="champion", data=test, target="target", client=client)
+    if decision.passed:
+        set_alias(MODEL, "champion", version.version, reason="passed the demo gate", client=client)
+    return {"model": version.uri, "gate": decision.summary(), "champion": decision.passed}
+
+
+def _register_data(client: TrackingClient) -> tuple[DatasetVersion, Suite]:
+    """Register the raw table as a dataset version (the same data: the same version) and draft
+    its expectation suite."""
+    from sklearn.datasets import load_breast_cancer
+
+    from mloop.data import register, suggest_expectations
+
+    frame = load_breast_cancer(as_frame=True).frame
+    version = register(
+        DATASET,
+        frame,
+        description="scikit-learn's breast-cancer data: 30 features and the target",
+        tags={"source": "sklearn.datasets.load_breast_cancer"},
+        client=client,
+    )
+    return version, suggest_expectations(frame, name=DATASET)
+
+
+def _validate(client: TrackingClient, version: DatasetVersion, suite: Suite, run_id: str) -> str:
+    """Validate the stored version against the suite, record the result, return its summary."""
+    from mloop.data import load, record_validation, validate
+
+    result = validate(load(version, client=client), suite)
+    record_validation(result, dataset=version, run=run_id, client=client)
+    return result.summary

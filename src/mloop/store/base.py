@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 __all__ = [
+    "AliasChange",
     "ArtifactEntry",
     "AuditEvent",
     "Dataset",
@@ -27,8 +28,13 @@ __all__ = [
     "MetadataStore",
     "Metric",
     "MetricRow",
+    "ModelRecord",
+    "ModelVersion",
+    "ModelVersionStatus",
     "NewDatasetVersion",
+    "NewModelVersion",
     "Page",
+    "RegisteredModel",
     "Run",
     "RunEnd",
     "RunInput",
@@ -268,6 +274,96 @@ class ValidationRecord:
     created_by: str
 
 
+class ModelVersionStatus(enum.StrEnum):
+    """Whether a model version can be used (``ready``) or was deleted (kept for lineage)."""
+
+    READY = "ready"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A named model: its versions, tags and aliases (alias → version number)."""
+
+    id: int
+    name: str
+    description: str
+    created_at: int
+    updated_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+    latest_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One registered, packaged model: its package digest, flavor, signature and source run."""
+
+    id: int
+    model: str
+    version: int
+    package_digest: str
+    flavor: str
+    signature: dict[str, Any] | None
+    run_id: str | None
+    status: ModelVersionStatus
+    description: str
+    created_at: int
+    created_by: str
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        """The version's URI, ``models:/name/N``."""
+        return f"models:/{self.model}/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewModelVersion:
+    """What the store records for a new model version; its files must already be stored.
+
+    ``files`` are the (path, digest, size) blobs of the packaged model folder.
+    """
+
+    package_digest: str
+    flavor: str
+    files: Sequence[tuple[str, str, int]]
+    signature: dict[str, Any] | None = None
+    run_id: str | None = None
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AliasChange:
+    """One move of an alias: to ``version`` (None: removed) from ``previous``."""
+
+    id: int
+    model: str
+    alias: str
+    version: int | None
+    previous: int | None
+    reason: str
+    at: int
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """Something recorded about a model version: an evaluation, a gate decision, an approval."""
+
+    id: int
+    model: str
+    version: int
+    kind: str
+    subject: str
+    passed: bool | None
+    body: dict[str, Any]
+    created_at: int
+    created_by: str
+
+
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     """One page of results and the token for the next page (None on the last page)."""
@@ -496,6 +592,88 @@ class MetadataStore(ABC):
         self, *, version_id: int | None = None, run_id: str | None = None
     ) -> list[ValidationRecord]:
         """Stored validation results of a version and/or a run, oldest first."""
+
+    # -- model registry ---------------------------------------------------------------------
+    @abstractmethod
+    def create_registered_model(
+        self, name: str, *, description: str = "", tags: dict[str, str] | None = None, actor: str
+    ) -> RegisteredModel:
+        """Create a registered model. Raises InvalidName, AlreadyExists."""
+
+    @abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """A registered model with its tags, aliases and newest version. Raises NotFound."""
+
+    @abstractmethod
+    def list_registered_models(self) -> list[RegisteredModel]:
+        """Every registered model, by name."""
+
+    @abstractmethod
+    def set_registered_model_tags(
+        self, name: str, tags: dict[str, str], *, actor: str
+    ) -> RegisteredModel:
+        """Set (add or overwrite) tags of a registered model. Raises NotFound, InvalidName."""
+
+    @abstractmethod
+    def create_model_version(self, name: str, new: NewModelVersion, *, actor: str) -> ModelVersion:
+        """Register a version of model ``name`` (created on first use) with the next number;
+        numbers stay unique with concurrent writers. Raises InvalidName, InvalidInput,
+        NotFound (the run)."""
+
+    @abstractmethod
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        """One version of a model. Raises NotFound."""
+
+    @abstractmethod
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """The versions of a model, oldest first (deleted ones included). Raises NotFound."""
+
+    @abstractmethod
+    def delete_model_version(self, name: str, version: int, *, actor: str) -> ModelVersion:
+        """Mark a version deleted (its record stays, for lineage). Raises NotFound, and
+        InvalidState while an alias points at it."""
+
+    @abstractmethod
+    def set_model_alias(
+        self, name: str, alias: str, version: int | None, *, reason: str = "", actor: str
+    ) -> AliasChange:
+        """Point ``alias`` at a ready version (None: remove it) and record the move. Raises
+        NotFound, InvalidName, InvalidState (a deleted version)."""
+
+    @abstractmethod
+    def list_alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
+        """Every move of a model's aliases (or of one), oldest first. Raises NotFound."""
+
+    @abstractmethod
+    def add_model_record(
+        self,
+        name: str,
+        version: int,
+        *,
+        kind: str,
+        subject: str,
+        passed: bool | None,
+        body: dict[str, Any],
+        actor: str,
+    ) -> ModelRecord:
+        """Record an evaluation, gate decision or approval about a version. Raises NotFound,
+        InvalidInput."""
+
+    @abstractmethod
+    def list_model_records(
+        self, name: str, version: int | None = None, kind: str | None = None
+    ) -> list[ModelRecord]:
+        """Records of a model (or of one version), optionally of one kind, oldest first."""
+
+    @abstractmethod
+    def set_alias_policy(
+        self, name: str, alias: str, policy: dict[str, Any] | None, *, actor: str
+    ) -> None:
+        """Set (None: remove) what moving ``alias`` requires. Raises NotFound, InvalidName."""
+
+    @abstractmethod
+    def get_alias_policy(self, name: str, alias: str) -> dict[str, Any] | None:
+        """The policy of an alias, if one is set."""
 
     # -- audit ------------------------------------------------------------------------------
     @abstractmethod

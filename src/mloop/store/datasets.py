@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -29,13 +28,20 @@ from mloop.store.base import (
     RunInput,
     ValidationRecord,
 )
+from mloop.store.part import StorePart
 
 if TYPE_CHECKING:
-    from sqlalchemy.sql.schema import Table
+    pass
 
-    from mloop.store.base import AuditEvent
-
-__all__ = ["DATASET_NAME", "OWNER_KIND", "DatasetTables", "check_dataset_name", "parse_ref"]
+__all__ = [
+    "DATASET_NAME",
+    "OWNER_KIND",
+    "DatasetTables",
+    "check_dataset_name",
+    "dumps",
+    "loads",
+    "parse_ref",
+]
 
 #: What a dataset name is made of: it appears in ``name@vN`` references and in paths.
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -69,14 +75,16 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return name, None if number is None else int(number)
 
 
-def _dumps(value: Any, what: str) -> str:
+def dumps(value: Any, what: str) -> str:
+    """Canonical JSON for a stored body; InvalidInput if it is not JSON or holds NaN/inf."""
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"the {what} is not JSON without NaN or infinities: {exc}") from None
 
 
-def _loads(text: str | None) -> Any:
+def loads(text: str | None) -> Any:
+    """The value of a stored JSON body (None stays None)."""
     return None if text is None else json.loads(text)
 
 
@@ -134,7 +142,7 @@ def _load_versions(conn: Connection, where: Any, *, with_profile: bool) -> list[
             digest=row[3],
             kind=DatasetKind(row[4]),
             storage_digest=row[5],
-            schema=_loads(row[6]),
+            schema=loads(row[6]),
             num_rows=row[7],
             num_files=row[8],
             size=row[9],
@@ -144,7 +152,7 @@ def _load_versions(conn: Connection, where: Any, *, with_profile: bool) -> list[
             created_by=row[13],
             tags=tags[row[0]],
             parents=tuple(parents[row[0]]),
-            profile=_loads(row[14]) if with_profile else None,
+            profile=loads(row[14]) if with_profile else None,
         )
         for row in rows
     ]
@@ -173,23 +181,8 @@ def _check_new(new: NewDatasetVersion) -> None:
     _check_tags(new.tags)
 
 
-class DatasetTables:
+class DatasetTables(StorePart):
     """The dataset methods of the SQL store (mixed into ``SqlStore``)."""
-
-    if TYPE_CHECKING:
-
-        def _write(self, duplicate: str = "") -> AbstractContextManager[Connection]: ...
-        def _read(self) -> AbstractContextManager[Connection]: ...
-        def _insert(self, table: Table) -> Any: ...
-        def _audit(  # noqa: PLR0917
-            self,
-            conn: Connection,
-            actor: str,
-            action: str,
-            object_id: str,
-            before: dict[str, Any] | None,
-            after: dict[str, Any] | None,
-        ) -> AuditEvent: ...
 
     # -- writing ----------------------------------------------------------------------------
     def _lock_dataset(self, conn: Connection, name: str, now: int) -> int:
@@ -213,8 +206,8 @@ class DatasetTables:
         return the version that already has this digest. Returns (version, created)."""
         check_dataset_name(name)
         _check_new(new)
-        schema_json = None if new.schema is None else _dumps(new.schema, "schema")
-        profile_json = None if new.profile is None else _dumps(new.profile, "profile")
+        schema_json = None if new.schema is None else dumps(new.schema, "schema")
+        profile_json = None if new.profile is None else dumps(new.profile, "profile")
         v = s.dataset_versions
         with self._write() as conn:
             now = q.now_ms()
@@ -275,15 +268,8 @@ class DatasetTables:
                     [{"version_id": version_id, "parent_id": p} for p in parent_ids],
                 )
             rows = q.artifact_rows(OWNER_KIND, str(version_id), new.files)
-            if rows:
-                conn.execute(
-                    s.artifacts.insert(),
-                    [
-                        dict(zip(("owner_kind", "owner_id", "path", "digest", "size",
-                                  "created_at"), row, strict=True))
-                        for row in rows
-                    ],
-                )  # fmt: skip
+            if rows:  # a folder version may hold many thousands: straight to the driver
+                self._stmts.artifact_insert.executemany(conn, rows)
             created = _load_versions(conn, v.c.id == version_id, with_profile=True)[0]
             self._audit(
                 conn,
@@ -373,7 +359,7 @@ class DatasetTables:
         if version_id is None and run_id is None:
             raise InvalidInput("a validation result is stored with a dataset version or a run")
         q.check_key("suite name", suite, s.NAME_LEN)
-        text = _dumps(body, "validation result")
+        text = dumps(body, "validation result")
         vr = s.validation_results
         with self._write() as conn:
             subject = run_id or ""

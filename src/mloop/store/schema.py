@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alias_history",
+    "alias_policies",
     "artifacts",
     "audit_events",
     "audit_head",
@@ -39,7 +41,13 @@ __all__ = [
     "latest_metrics",
     "metadata",
     "metrics",
+    "model_aliases",
+    "model_version_records",
+    "model_version_tags",
+    "model_versions",
     "params",
+    "registered_model_tags",
+    "registered_models",
     "run_inputs",
     "runs",
     "tags",
@@ -69,6 +77,24 @@ RUN_ID_LEN = 32
 DIGEST_LEN = 64
 PATH_LEN = 1024
 
+
+def _tag_table(name: str, owner_column: str, owner_table: str) -> Table:
+    """A (owner, key) → value table whose rows go with their owner's."""
+    return Table(
+        name,
+        metadata,
+        Column(
+            owner_column,
+            AutoId,
+            ForeignKey(f"{owner_table}.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("key", String(KEY_LEN), primary_key=True),
+        Column("value", Text, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+
 experiments = Table(
     "experiments",
     metadata,
@@ -80,19 +106,7 @@ experiments = Table(
     UniqueConstraint("name"),
 )
 
-experiment_tags = Table(
-    "experiment_tags",
-    metadata,
-    Column(
-        "experiment_id",
-        AutoId,
-        ForeignKey("experiments.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("key", String(KEY_LEN), primary_key=True),
-    Column("value", Text, nullable=False),
-    sqlite_with_rowid=False,
-)
+experiment_tags = _tag_table("experiment_tags", "experiment_id", "experiments")
 
 runs = Table(
     "runs",
@@ -249,19 +263,7 @@ dataset_versions = Table(
     Index(None, "run_id"),
 )
 
-dataset_version_tags = Table(
-    "dataset_version_tags",
-    metadata,
-    Column(
-        "version_id",
-        AutoId,
-        ForeignKey("dataset_versions.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("key", String(KEY_LEN), primary_key=True),
-    Column("value", Text, nullable=False),
-    sqlite_with_rowid=False,
-)
+dataset_version_tags = _tag_table("dataset_version_tags", "version_id", "dataset_versions")
 
 # Lineage between versions: a version made from others (a cleaned table from a raw one).
 dataset_version_parents = Table(
@@ -311,4 +313,101 @@ validation_results = Table(
     Column("created_by", String(NAME_LEN), nullable=False),
     Index(None, "version_id"),
     Index(None, "run_id"),
+)
+
+# -- model registry (revision 0003) -------------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("name"),
+)
+
+registered_model_tags = _tag_table("registered_model_tags", "model_id", "registered_models")
+
+# A packaged model registered under a name, numbered per model. Its files are artifact
+# references (owner_kind 'model_version'); ``package_digest`` is the digest of its manifest.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("model_id", AutoId, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("package_digest", String(DIGEST_LEN), nullable=False),
+    Column("flavor", String(64), nullable=False),
+    Column("signature_json", Text, nullable=True),
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_LEN), nullable=False),
+    UniqueConstraint("model_id", "version"),
+    Index(None, "run_id"),
+)
+
+model_version_tags = _tag_table("model_version_tags", "version_id", "model_versions")
+
+# An alias (champion, challenger, …) points at one version of its model.
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column(
+        "model_id", AutoId, ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("alias", String(KEY_LEN), primary_key=True),
+    Column("version_id", AutoId, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Every move of an alias, so that rollback knows where it was and cards can show the history.
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("model_id", AutoId, ForeignKey("registered_models.id"), nullable=False),
+    Column("alias", String(KEY_LEN), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("previous", Integer, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(NAME_LEN), nullable=False),
+    Index(None, "model_id", "alias", "id"),
+)
+
+# What is recorded about a version: evaluations, gate decisions, approvals (``kind``), each a
+# JSON body; ``subject`` is the alias an approval or gate decision is for, or the digest of the
+# data an evaluation ran on.
+model_version_records = Table(
+    "model_version_records",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column(
+        "version_id", AutoId, ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(KEY_LEN), nullable=False),
+    Column("passed", Boolean, nullable=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_LEN), nullable=False),
+    Index(None, "version_id", "kind"),
+)
+
+# What moving an alias requires: a gate and approvals (a JSON policy).
+alias_policies = Table(
+    "alias_policies",
+    metadata,
+    Column(
+        "model_id", AutoId, ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("alias", String(KEY_LEN), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )

@@ -54,13 +54,14 @@ from mloop.store.base import (
 )
 from mloop.store.batch import BatchStatements
 from mloop.store.datasets import DatasetTables
+from mloop.store.registry import RegistryTables
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlStore"]
 
 MAX_SEARCH_RESULTS = 50_000
 
 
-class SqlStore(DatasetTables, MetadataStore):
+class SqlStore(DatasetTables, RegistryTables, MetadataStore):
     """The metadata store over any SQLAlchemy engine whose dialect has INSERT … ON CONFLICT."""
 
     #: The dialect's ``insert`` construct (sqlite.insert or postgresql.insert).
@@ -606,9 +607,9 @@ class SqlStore(DatasetTables, MetadataStore):
                     s.validation_results,
                 ):
                     conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
-                # Dataset versions a purged run produced stay, without the link.
-                v = s.dataset_versions
-                conn.execute(update(v).where(v.c.run_id.in_(chunk)).values(run_id=None))
+                # Dataset and model versions a purged run produced stay, without the link.
+                for made in (s.dataset_versions, s.model_versions):
+                    conn.execute(update(made).where(made.c.run_id.in_(chunk)).values(run_id=None))
                 a = s.artifacts
                 conn.execute(delete(a).where(a.c.owner_kind == "run", a.c.owner_id.in_(chunk)))
                 conn.execute(delete(r).where(r.c.id.in_(chunk)))

@@ -29,15 +29,18 @@ from mloop.errors import InvalidInput, InvalidState, MloopError, NotFound
 from mloop.store import open_store
 from mloop.store.base import (
     ArtifactEntry,
+    DatasetVersion,
     Experiment,
     Lifecycle,
     MetadataStore,
     Metric,
     Run,
     RunEnd,
+    RunInput,
     RunStatus,
     ViewType,
 )
+from mloop.store.datasets import parse_ref
 from mloop.tracking import liveness
 from mloop.tracking import run as run_module
 from mloop.tracking import source as source_module
@@ -482,6 +485,28 @@ class TrackingClient:
         return RunPage(page.items, page.next_token)
 
     # -- artifacts --------------------------------------------------------------------------
+    def log_input(
+        self, run_id: str, dataset: str | DatasetVersion, context: str = "training"
+    ) -> DatasetVersion:
+        """Record that a run read a dataset version (a record or ``name@vN``) in a role."""
+        self._check_run_id(run_id)
+        if isinstance(dataset, DatasetVersion):
+            version = dataset
+        elif isinstance(dataset, str):
+            name, number = parse_ref(dataset)
+            version = self.store.get_dataset_version(name, number, with_profile=False)
+        else:
+            raise InvalidInput(
+                f"log_input takes a dataset version or a 'name@vN' reference, got "
+                f"{type(dataset).__name__}"
+            )
+        self.store.log_run_inputs(run_id, [(version.id, context)], actor=self.settings.actor)
+        return version
+
+    def list_inputs(self, run_id: str) -> list[RunInput]:
+        """The dataset versions a run read, with their roles."""
+        return self.store.list_run_inputs(run_id)
+
     def log_artifact(
         self, run_id: str, local_path: str | Path, artifact_path: str | None = None
     ) -> ArtifactEntry:

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import InvalidState
-from mloop.store.base import ArtifactEntry, Experiment, Metric, Run, RunStatus, ViewType
+from mloop.store.base import (
+    ArtifactEntry,
+    DatasetVersion,
+    Experiment,
+    Metric,
+    Run,
+    RunStatus,
+    ViewType,
+)
 from mloop.tracking.client import RunPage, TrackingClient
 from mloop.tracking.run import ActiveRun
 from mloop.tracking.run import active_run as _active_run
@@ -41,6 +49,7 @@ __all__ = [
     "log_artifact",
     "log_artifacts",
     "log_batch",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -186,6 +195,11 @@ def set_tag(key: str, value: Any) -> None:
 def set_tags(tags: Mapping[str, Any]) -> None:
     """Set tags on the active run."""
     _require_run().set_tags(tags)
+
+
+def log_input(dataset: str | DatasetVersion, context: str = "training") -> DatasetVersion:
+    """Record that the active run read a dataset version in a role."""
+    return _require_run().log_input(dataset, context)
 
 
 def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> ArtifactEntry:

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 from mloop.errors import InvalidInput, InvalidState, ParamConflict
-from mloop.store.base import ArtifactEntry, Run, RunStatus
+from mloop.store.base import ArtifactEntry, DatasetVersion, ModelVersion, Run, RunStatus
 from mloop.tracking.names import (
     MAX_NOTE_LENGTH,
     NOTE_TAG,
@@ -333,6 +333,23 @@ class ActiveRun:
         self._writer.log((TAG, self.id, NOTE_TAG, tag_value(NOTE_TAG, text, limit=MAX_NOTE_LENGTH)))
 
     # -- artifacts --------------------------------------------------------------------------
+    def log_input(self, dataset: str | DatasetVersion, context: str = "training") -> DatasetVersion:
+        """Record that this run read a dataset version (a record or ``name@vN``) in a role
+        (``training``, ``evaluation``, …)."""
+        if self.ended:
+            raise self._closed()
+        return self._client.log_input(self.id, dataset, context)
+
+    def log_model(self, model: Any, name: str, **options: Any) -> ModelVersion:
+        """Package ``model``, keep it with this run and register it as the next version of
+        ``name`` (options as :func:`mloop.registry.log_model`: input_example, signature,
+        flavor, requirements, metadata, trusted_types, description, tags)."""
+        if self.ended:
+            raise self._closed()
+        from mloop.registry import log_model
+
+        return log_model(self, model, name, client=self._client, **options)
+
     def log_artifact(
         self, local_path: str | Path, artifact_path: str | None = None
     ) -> ArtifactEntry:

@@ -1,0 +1,560 @@
+"""Registered models, versions, aliases, records and alias policies: the SQL half of the registry.
+
+A mixin of :class:`mloop.store.sql.SqlStore`. A new version takes the next number of its model
+inside one write transaction that first locks the model's row (``SELECT … FOR UPDATE`` on
+PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), so numbers stay unique
+and gap-free when many processes register at once. Every change writes its audit event in the
+same transaction; every alias move is also a row of ``alias_history``, which rollback reads.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Connection
+
+from mloop.errors import AlreadyExists, InvalidInput, InvalidName, InvalidState, NotFound
+from mloop.store import queries as q
+from mloop.store import schema as s
+from mloop.store.base import (
+    AliasChange,
+    ModelRecord,
+    ModelVersion,
+    ModelVersionStatus,
+    NewModelVersion,
+    RegisteredModel,
+)
+from mloop.store.datasets import dumps, loads
+from mloop.store.part import StorePart
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "ALIAS_NAME",
+    "MODEL_NAME",
+    "OWNER_KIND",
+    "RECORD_KINDS",
+    "RegistryTables",
+    "check_alias",
+    "check_model_name",
+]
+
+#: What a registered model's name is made of: it appears in ``models:/name@alias`` URIs.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: What an alias is made of; it must not look like a version number.
+ALIAS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+#: owner_kind of the artifact rows that keep a version's files.
+OWNER_KIND = "model_version"
+#: The kinds of records kept about a version.
+RECORD_KINDS = ("evaluation", "gate", "approval")
+
+
+def check_model_name(name: object) -> str:
+    """Return ``name`` if it is a valid registered-model name; raise InvalidName otherwise."""
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+        raise InvalidName(
+            f"model name {q.short(str(name))!r} is invalid: use 1-128 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit (e.g. fraud-detector)"
+        )
+    return name
+
+
+def check_alias(alias: object) -> str:
+    """Return ``alias`` if it is a valid alias; raise InvalidName otherwise."""
+    if not isinstance(alias, str) or not ALIAS_NAME.fullmatch(alias) or alias == "latest":
+        raise InvalidName(
+            f"alias {q.short(str(alias))!r} is invalid: use 1-64 letters, digits, '_' or '-', "
+            "starting with a letter (e.g. champion); 'latest' is reserved"
+        )
+    return alias
+
+
+def _check_tags(tags: dict[str, str], what: str) -> None:
+    for key, value in tags.items():
+        q.check_key(f"{what} tag key", key)
+        if not isinstance(value, str):
+            raise InvalidInput(f"{what} tag {key!r} must be a string, got {value!r}")
+
+
+_VERSION_COLUMNS = (
+    s.model_versions.c.id,
+    s.registered_models.c.name,
+    s.model_versions.c.version,
+    s.model_versions.c.package_digest,
+    s.model_versions.c.flavor,
+    s.model_versions.c.signature_json,
+    s.model_versions.c.run_id,
+    s.model_versions.c.status,
+    s.model_versions.c.description,
+    s.model_versions.c.created_at,
+    s.model_versions.c.created_by,
+)
+
+
+def _load_versions(conn: Connection, where: Any) -> list[ModelVersion]:
+    """Versions matching ``where``, oldest first, with their tags and aliases."""
+    v, m = s.model_versions, s.registered_models
+    rows = conn.execute(
+        select(*_VERSION_COLUMNS).join(m, m.c.id == v.c.model_id).where(where).order_by(v.c.id)
+    ).all()
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    aliases: dict[int, list[str]] = {i: [] for i in ids}
+    t, a = s.model_version_tags, s.model_aliases
+    for start in range(0, len(ids), q.IN_CHUNK):
+        chunk = ids[start : start + q.IN_CHUNK]
+        for version_id, key, value in conn.execute(
+            select(t.c.version_id, t.c.key, t.c.value).where(t.c.version_id.in_(chunk))
+        ):
+            tags[version_id][key] = value
+        for version_id, alias in conn.execute(
+            select(a.c.version_id, a.c.alias).where(a.c.version_id.in_(chunk)).order_by(a.c.alias)
+        ):
+            aliases[version_id].append(alias)
+    return [
+        ModelVersion(
+            id=row[0],
+            model=row[1],
+            version=row[2],
+            package_digest=row[3],
+            flavor=row[4],
+            signature=loads(row[5]),
+            run_id=row[6],
+            status=ModelVersionStatus(row[7]),
+            description=row[8],
+            created_at=row[9],
+            created_by=row[10],
+            tags=tags[row[0]],
+            aliases=tuple(aliases[row[0]]),
+        )
+        for row in rows
+    ]
+
+
+class RegistryTables(StorePart):
+    """The registry methods of the SQL store (mixed into ``SqlStore``)."""
+
+    # -- models -----------------------------------------------------------------------------
+    def _model_id(self, conn: Connection, name: str, *, lock: bool = False) -> int:
+        m = s.registered_models
+        query = select(m.c.id).where(m.c.name == name)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        model_id = conn.execute(query).scalar()
+        if model_id is None:
+            raise NotFound(f"no registered model named {name!r} (see `mloop models list`)")
+        return int(model_id)
+
+    def _insert_model(
+        self, conn: Connection, name: str, description: str, tags: dict[str, str], actor: str
+    ) -> int:
+        m = s.registered_models
+        now = q.now_ms()
+        model_id: int = conn.execute(
+            m.insert()
+            .values(name=name, description=description, created_at=now, updated_at=now)
+            .returning(m.c.id)
+        ).scalar_one()
+        if tags:
+            conn.execute(
+                s.registered_model_tags.insert(),
+                [{"model_id": model_id, "key": k, "value": x} for k, x in tags.items()],
+            )
+        self._audit(
+            conn, actor, "model.created", name, None, {"description": description, "tags": tags}
+        )
+        return model_id
+
+    def create_registered_model(
+        self, name: str, *, description: str = "", tags: dict[str, str] | None = None, actor: str
+    ) -> RegisteredModel:
+        """Create a registered model. Raises InvalidName, AlreadyExists."""
+        check_model_name(name)
+        tags = dict(tags or {})
+        _check_tags(tags, "model")
+        taken = f"a registered model named {name!r} already exists"
+        with self._write(duplicate=taken) as conn:
+            m = s.registered_models
+            if conn.execute(select(m.c.id).where(m.c.name == name)).first() is not None:
+                raise AlreadyExists(taken)
+            self._insert_model(conn, name, description, tags, actor)
+            return self._model(conn, name)
+
+    def _model(self, conn: Connection, name: str) -> RegisteredModel:
+        m, v, a = s.registered_models, s.model_versions, s.model_aliases
+        row = conn.execute(
+            select(m.c.id, m.c.name, m.c.description, m.c.created_at, m.c.updated_at).where(
+                m.c.name == name
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no registered model named {name!r} (see `mloop models list`)")
+        tags = dict(
+            conn.execute(
+                select(s.registered_model_tags.c.key, s.registered_model_tags.c.value).where(
+                    s.registered_model_tags.c.model_id == row[0]
+                )
+            ).all()
+        )
+        aliases = dict(
+            conn.execute(
+                select(a.c.alias, v.c.version)
+                .join(v, v.c.id == a.c.version_id)
+                .where(a.c.model_id == row[0])
+                .order_by(a.c.alias)
+            ).all()
+        )
+        latest = conn.execute(
+            select(func.max(v.c.version)).where(
+                v.c.model_id == row[0], v.c.status == ModelVersionStatus.READY.value
+            )
+        ).scalar()
+        return RegisteredModel(*row, tags=tags, aliases=aliases, latest_version=latest)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """A registered model with its tags, aliases and newest version. Raises NotFound."""
+        with self._read() as conn:
+            return self._model(conn, name)
+
+    def list_registered_models(self) -> list[RegisteredModel]:
+        """Every registered model, by name."""
+        m = s.registered_models
+        with self._read() as conn:
+            names = conn.execute(select(m.c.name)).scalars().all()
+            return [self._model(conn, name) for name in sorted(names)]
+
+    def set_registered_model_tags(
+        self, name: str, tags: dict[str, str], *, actor: str
+    ) -> RegisteredModel:
+        """Set (add or overwrite) tags of a registered model."""
+        _check_tags(tags, "model")
+        t = s.registered_model_tags
+        with self._write() as conn:
+            model_id = self._model_id(conn, name)
+            before = self._model(conn, name).tags
+            if tags:
+                stmt = self._insert(t)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[t.c.model_id, t.c.key], set_={"value": stmt.excluded.value}
+                    ),
+                    [{"model_id": model_id, "key": k, "value": x} for k, x in tags.items()],
+                )
+                self._audit(
+                    conn,
+                    actor,
+                    "model.tags_set",
+                    name,
+                    {"tags": {k: before[k] for k in tags if k in before}},
+                    {"tags": tags},
+                )
+            return self._model(conn, name)
+
+    # -- versions ---------------------------------------------------------------------------
+    def create_model_version(self, name: str, new: NewModelVersion, *, actor: str) -> ModelVersion:
+        """Register a version of model ``name`` (created on first use) with the next number."""
+        check_model_name(name)
+        if not re.fullmatch("[0-9a-f]{64}", new.package_digest):
+            raise InvalidInput("a model version's package digest must be 64 lowercase hex digits")
+        if not new.flavor or len(new.flavor) > 64:
+            raise InvalidInput("a model version needs a flavor name of at most 64 characters")
+        _check_tags(new.tags, "model version")
+        signature = None if new.signature is None else dumps(new.signature, "signature")
+        v, m = s.model_versions, s.registered_models
+        with self._write() as conn:
+            now = q.now_ms()
+            conn.execute(
+                self._insert(m)
+                .values(name=name, description="", created_at=now, updated_at=now)
+                .on_conflict_do_nothing(index_elements=[m.c.name])
+            )
+            model_id = self._model_id(conn, name, lock=True)
+            if new.run_id is not None:
+                found = conn.execute(select(s.runs.c.id).where(s.runs.c.id == new.run_id)).first()
+                if found is None:
+                    raise NotFound(f"no run with id {new.run_id}")
+            number = (
+                conn.execute(select(func.max(v.c.version)).where(v.c.model_id == model_id)).scalar()
+                or 0
+            ) + 1
+            version_id = conn.execute(
+                v.insert()
+                .values(
+                    model_id=model_id,
+                    version=number,
+                    package_digest=new.package_digest,
+                    flavor=new.flavor,
+                    signature_json=signature,
+                    run_id=new.run_id,
+                    status=ModelVersionStatus.READY.value,
+                    description=new.description,
+                    created_at=now,
+                    created_by=actor,
+                )
+                .returning(v.c.id)
+            ).scalar_one()
+            conn.execute(update(m).where(m.c.id == model_id).values(updated_at=now))
+            if new.tags:
+                conn.execute(
+                    s.model_version_tags.insert(),
+                    [{"version_id": version_id, "key": k, "value": x} for k, x in new.tags.items()],
+                )
+            rows = q.artifact_rows(OWNER_KIND, str(version_id), new.files)
+            if rows:
+                self._stmts.artifact_insert.executemany(conn, rows)
+            self._audit(
+                conn,
+                actor,
+                "model.version_created",
+                f"{name}/{number}",
+                None,
+                {
+                    "package_digest": new.package_digest,
+                    "flavor": new.flavor,
+                    "run_id": new.run_id,
+                    "files": len(rows),
+                },
+            )
+            return _load_versions(conn, v.c.id == version_id)[0]
+
+    def _version(self, conn: Connection, name: str, version: int) -> ModelVersion:
+        v, m = s.model_versions, s.registered_models
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise InvalidInput(f"a model version number is an integer ≥ 1, got {version!r}")
+        found = _load_versions(conn, (m.c.name == name) & (v.c.version == version))
+        if not found:
+            self._model_id(conn, name)  # NotFound for the model first
+            raise NotFound(f"model {name!r} has no version {version} (see `mloop models versions`)")
+        return found[0]
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        """One version of a model. Raises NotFound."""
+        with self._read() as conn:
+            return self._version(conn, name, version)
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """The versions of a model, oldest first (deleted ones included). Raises NotFound."""
+        with self._read() as conn:
+            model_id = self._model_id(conn, name)
+            return _load_versions(conn, s.model_versions.c.model_id == model_id)
+
+    def delete_model_version(self, name: str, version: int, *, actor: str) -> ModelVersion:
+        """Mark a version deleted; refused while an alias points at it."""
+        v = s.model_versions
+        with self._write() as conn:
+            found = self._version(conn, name, version)
+            if found.aliases:
+                raise InvalidState(
+                    f"version {version} of {name!r} is behind the alias(es) "
+                    f"{', '.join(found.aliases)}; move or remove them first"
+                )
+            if found.status == ModelVersionStatus.DELETED:
+                return found
+            conn.execute(
+                update(v).where(v.c.id == found.id).values(status=ModelVersionStatus.DELETED.value)
+            )
+            self._audit(
+                conn,
+                actor,
+                "model.version_deleted",
+                f"{name}/{version}",
+                {"status": found.status.value},
+                {"status": ModelVersionStatus.DELETED.value},
+            )
+            return self._version(conn, name, version)
+
+    # -- aliases ----------------------------------------------------------------------------
+    def set_model_alias(
+        self, name: str, alias: str, version: int | None, *, reason: str = "", actor: str
+    ) -> AliasChange:
+        """Point ``alias`` at a ready version (None: remove it) and record the move."""
+        check_alias(alias)
+        a, h = s.model_aliases, s.alias_history
+        with self._write() as conn:
+            model_id = self._model_id(conn, name, lock=True)
+            previous = conn.execute(
+                select(s.model_versions.c.version)
+                .join(a, a.c.version_id == s.model_versions.c.id)
+                .where(a.c.model_id == model_id, a.c.alias == alias)
+            ).scalar()
+            now = q.now_ms()
+            if version is None:
+                if previous is None:
+                    raise NotFound(f"model {name!r} has no alias {alias!r}")
+                conn.execute(delete(a).where(a.c.model_id == model_id, a.c.alias == alias))
+            else:
+                target = self._version(conn, name, version)
+                if target.status != ModelVersionStatus.READY:
+                    raise InvalidState(
+                        f"version {version} of {name!r} is deleted; an alias cannot point at it"
+                    )
+                stmt = self._insert(a).values(
+                    model_id=model_id, alias=alias, version_id=target.id, updated_at=now
+                )
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[a.c.model_id, a.c.alias],
+                        set_={"version_id": target.id, "updated_at": now},
+                    )
+                )
+            change_id = conn.execute(
+                h.insert()
+                .values(
+                    model_id=model_id,
+                    alias=alias,
+                    version=version,
+                    previous=previous,
+                    reason=reason,
+                    at=now,
+                    actor=actor,
+                )
+                .returning(h.c.id)
+            ).scalar_one()
+            self._audit(
+                conn,
+                actor,
+                "model.alias_set" if version is not None else "model.alias_removed",
+                f"{name}@{alias}",
+                {"version": previous},
+                {"version": version, "reason": reason},
+            )
+            return AliasChange(change_id, name, alias, version, previous, reason, now, actor)
+
+    def list_alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
+        """Every move of a model's aliases (or of one), oldest first."""
+        h = s.alias_history
+        with self._read() as conn:
+            model_id = self._model_id(conn, name)
+            query = (
+                select(h.c.id, h.c.alias, h.c.version, h.c.previous, h.c.reason, h.c.at, h.c.actor)
+                .where(h.c.model_id == model_id)
+                .order_by(h.c.id)
+            )
+            if alias is not None:
+                query = query.where(h.c.alias == alias)
+            rows = conn.execute(query).all()
+        return [AliasChange(r[0], name, r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+    # -- records ----------------------------------------------------------------------------
+    def add_model_record(
+        self,
+        name: str,
+        version: int,
+        *,
+        kind: str,
+        subject: str,
+        passed: bool | None,
+        body: dict[str, Any],
+        actor: str,
+    ) -> ModelRecord:
+        """Record an evaluation, gate decision or approval about a version."""
+        if kind not in RECORD_KINDS:
+            raise InvalidInput(
+                f"record kind must be one of {', '.join(RECORD_KINDS)}, not {kind!r}"
+            )
+        q.check_key("record subject", subject)
+        text = dumps(body, f"{kind} record")
+        r = s.model_version_records
+        with self._write() as conn:
+            target = self._version(conn, name, version)
+            now = q.now_ms()
+            record_id = conn.execute(
+                r.insert()
+                .values(
+                    version_id=target.id,
+                    kind=kind,
+                    subject=subject,
+                    passed=passed,
+                    body=text,
+                    created_at=now,
+                    created_by=actor,
+                )
+                .returning(r.c.id)
+            ).scalar_one()
+            self._audit(
+                conn,
+                actor,
+                f"model.{kind}_recorded",
+                f"{name}/{version}",
+                None,
+                {"record": record_id, "subject": subject, "passed": passed},
+            )
+        return ModelRecord(record_id, name, version, kind, subject, passed, body, now, actor)
+
+    def list_model_records(
+        self, name: str, version: int | None = None, kind: str | None = None
+    ) -> list[ModelRecord]:
+        """Records of a model (or of one version), optionally of one kind, oldest first."""
+        r, v = s.model_version_records, s.model_versions
+        with self._read() as conn:
+            model_id = self._model_id(conn, name)
+            query = (
+                select(
+                    r.c.id, v.c.version, r.c.kind, r.c.subject, r.c.passed, r.c.body,
+                    r.c.created_at, r.c.created_by,
+                )
+                .join(v, v.c.id == r.c.version_id)
+                .where(v.c.model_id == model_id)
+                .order_by(r.c.id)
+            )  # fmt: skip
+            if version is not None:
+                query = query.where(v.c.version == version)
+            if kind is not None:
+                query = query.where(r.c.kind == kind)
+            rows = conn.execute(query).all()
+        return [
+            ModelRecord(row[0], name, row[1], row[2], row[3], row[4], loads(row[5]) or {},
+                        row[6], row[7])
+            for row in rows
+        ]  # fmt: skip
+
+    # -- policies ---------------------------------------------------------------------------
+    def set_alias_policy(
+        self, name: str, alias: str, policy: dict[str, Any] | None, *, actor: str
+    ) -> None:
+        """Set (None: remove) what moving ``alias`` requires."""
+        check_alias(alias)
+        p = s.alias_policies
+        with self._write() as conn:
+            model_id = self._model_id(conn, name)
+            before = conn.execute(
+                select(p.c.body).where(p.c.model_id == model_id, p.c.alias == alias)
+            ).scalar()
+            if policy is None:
+                conn.execute(delete(p).where(p.c.model_id == model_id, p.c.alias == alias))
+            else:
+                text = dumps(policy, "alias policy")
+                now = q.now_ms()
+                stmt = self._insert(p).values(
+                    model_id=model_id, alias=alias, body=text, updated_at=now
+                )
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[p.c.model_id, p.c.alias],
+                        set_={"body": text, "updated_at": now},
+                    )
+                )
+            self._audit(
+                conn,
+                actor,
+                "model.policy_set",
+                f"{name}@{alias}",
+                {"policy": loads(before)},
+                {"policy": policy},
+            )
+
+    def get_alias_policy(self, name: str, alias: str) -> dict[str, Any] | None:
+        """The policy of an alias, if one is set."""
+        p = s.alias_policies
+        with self._read() as conn:
+            model_id = self._model_id(conn, name)
+            text = conn.execute(
+                select(p.c.body).where(p.c.model_id == model_id, p.c.alias == alias)
+            ).scalar()
+        policy: dict[str, Any] | None = loads(text)
+        return policy
