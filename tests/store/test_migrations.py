@@ -18,7 +18,7 @@ from tests.fixtures.stores import test_settings
 
 
 def test_head_revision() -> None:
-    assert migrate.head_revision() == "0003"
+    assert migrate.head_revision() == migrate.HEAD_REVISION == "0003"
     assert migrate.alembic_config().get_main_option("script_location")
 
 

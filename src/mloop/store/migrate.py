@@ -11,20 +11,23 @@ the lock and runs the missing revisions in that same transaction.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from mloop.errors import MigrationError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 __all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: The newest revision in ``migrations/versions`` (a test checks it against Alembic's view), so
+#: that opening a store already at head never imports Alembic.
+HEAD_REVISION = "0003"
 
 #: Execution option read by the SQLite engine's "begin" hook (see sqlite.py): "write" emits
 #: BEGIN IMMEDIATE, anything else a deferred BEGIN.
@@ -36,6 +39,8 @@ _PG_LOCK_KEY = 0x6D6C6F6F70_01  # "mloop" + 1
 
 def alembic_config() -> Config:
     """The Alembic configuration of the metadata store, built in code."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
@@ -43,7 +48,9 @@ def alembic_config() -> Config:
 
 
 def head_revision() -> str:
-    """The newest revision this version of mloop knows."""
+    """The newest revision this version of mloop knows (read from the migration scripts)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package always ships revision 0001
         raise MigrationError("mloop ships no schema migrations; the installation is broken")
@@ -51,6 +58,8 @@ def head_revision() -> str:
 
 
 def _revision_on(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -81,9 +90,12 @@ def upgrade(engine: Engine) -> None:
     SQLite engines must come from :func:`mloop.store.sqlite.make_engine`, whose "begin" hook
     turns the write transaction into ``BEGIN IMMEDIATE``. Raises MigrationError.
     """
-    head = head_revision()
-    if _fast_revision(engine) == head:
+    if _fast_revision(engine) == HEAD_REVISION:
         return
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    head = head_revision()
     try:
         with engine.connect().execution_options(**{TXN_OPTION: "write"}) as conn, conn.begin():
             if conn.dialect.name == "postgresql":
