@@ -91,6 +91,8 @@ _SLICE_BYTES = 64 << 20
 #: Files downloaded, then verified, then renamed into place per batch by materialise.
 _MATERIALISE_BATCH = 256
 _SQL_VARIABLES = 900
+#: Retries, with exponential back-off from 20 ms, of a hash-cache operation that met a lock.
+_LOCK_RETRIES = 6
 _T = TypeVar("_T")
 
 
@@ -300,7 +302,8 @@ class HashCache:
     def _run(self, action: str, work: Callable[[sqlite3.Connection], _T]) -> _T | None:
         """Run ``work`` on the connection; rebuild a corrupt file once; never raise."""
         with self._lock:
-            for attempt in (1, 2):
+            rebuilt = False
+            for waited in range(_LOCK_RETRIES + 1):
                 if self._disabled:
                     return None
                 try:
@@ -308,17 +311,25 @@ class HashCache:
                         self._connection = self._open()
                     return work(self._connection)
                 except sqlite3.OperationalError as exc:
-                    if "locked" in str(exc) or "busy" in str(exc) or attempt == 2:
+                    locked = "locked" in str(exc) or "busy" in str(exc)
+                    if locked and waited < _LOCK_RETRIES:
+                        # Some lock waits (switching a new file to WAL, a busy snapshot) skip
+                        # SQLite's busy handler: back off and retry a few times.
+                        time.sleep(0.02 * 2**waited)
+                        continue
+                    if locked or rebuilt:
                         _log.warning(
                             "hash cache %s: cannot %s (%s); hashing instead", self.path, action, exc
                         )
                         return None
+                    rebuilt = True
                     self._rebuild(exc)
                 except (sqlite3.DatabaseError, OSError) as exc:
-                    if attempt == 2:
+                    if rebuilt:
                         _log.warning("hash cache %s unusable (%s); not caching", self.path, exc)
                         self._disabled = True
                         return None
+                    rebuilt = True
                     self._rebuild(exc)
         return None
 
