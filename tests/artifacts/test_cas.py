@@ -139,3 +139,36 @@ def test_single_hash_worker(tmp_path: Path) -> None:
     assert [r.size for r in cas.put_files(paths)] == [1, 1, 1]
     assert "ContentAddressedStore" in repr(cas)
     assert cas.uri.startswith("file://")
+
+
+def test_a_few_small_files_are_hashed_without_a_thread_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mloop.artifacts.cas as cas
+
+    pools: list[int] = []
+    real_pool = cas.ThreadPoolExecutor
+
+    def counting_pool(workers: int) -> object:
+        pools.append(workers)
+        return real_pool(workers)
+
+    monkeypatch.setattr(cas, "ThreadPoolExecutor", counting_pool)
+    cas_store = ContentAddressedStore(LocalBlobStore(tmp_path / "many"), hash_workers=4)
+    few = []
+    for i in range(4):
+        (tmp_path / f"few-{i}").write_bytes(DATA + bytes([i]))
+        few.append(tmp_path / f"few-{i}")
+    refs = cas_store.put_files(few)
+    assert pools == []
+    assert refs[0] == cas.BlobRef(hashlib.sha256(DATA + b"\0").hexdigest(), len(DATA) + 1)
+    many = []
+    for i in range(cas._INLINE_FILES + 1):
+        (tmp_path / f"many-{i}").write_bytes(DATA + str(i).encode())
+        many.append(tmp_path / f"many-{i}")
+    assert len(cas_store.put_files(many)) == len(many)
+    assert pools == [4]  # a larger batch is hashed in parallel
+    dest = tmp_path / "out"
+    cas_store.download_many([(ref.digest, dest / f"{n}") for n, ref in enumerate(refs)])
+    assert pools == [4]
+    assert (dest / "0").read_bytes() == DATA + b"\0"

@@ -154,3 +154,71 @@ def test_register_refuses_a_tampered_folder(
     with pytest.raises(DigestMismatch):
         registry.register(folder, "fraud", client=client)
     assert registry.list_models(client=client) == []
+
+
+def test_log_model_stores_the_package_once(
+    client: TrackingClient, frame: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mloop.artifacts.cas import ContentAddressedStore
+
+    calls: list[str] = []
+    for method in ("put_files", "put_known"):
+        real = getattr(ContentAddressedStore, method)
+
+        def spy(self: ContentAddressedStore, items: list, _real=real, _name=method) -> object:
+            calls.append(_name)
+            return _real(self, items)
+
+        monkeypatch.setattr(ContentAddressedStore, method, spy)
+    logged(client, frame)
+    assert calls == ["put_files"]  # the run's artifacts; the version reuses their blobs
+    version = registry.resolve("models:/fraud/1", client=client)
+    assert version.run_id is not None
+    run_files = {
+        e.path.removeprefix("models/fraud/"): e.digest
+        for e in client.list_artifacts(version.run_id, "models/fraud")
+    }
+    package = {
+        e.path.removeprefix("package/"): e.digest
+        for e in client.store.list_artifacts("model_version", str(version.id), "package/")
+    }
+    assert package == run_files and "mloop-model.json" in package
+    assert registry.read_package_manifest(version, client=client).digest == version.package_digest
+
+
+def test_register_stores_the_verified_digests(
+    client: TrackingClient, frame: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mloop.models
+    from mloop.errors import Conflict
+    from mloop.models import save_model
+
+    x, y = frame
+    folder = tmp_path / "pkg"
+    manifest = save_model(LogisticRegression().fit(x, y), folder, input_example=x[:3])
+    version = registry.register(folder, "fraud", client=client)
+    stored = {
+        e.path.removeprefix("package/"): e.digest
+        for e in client.store.list_artifacts("model_version", str(version.id), "package/")
+    }
+    assert {n: stored[n] for n in manifest.files} == {
+        n: f.sha256 for n, f in manifest.files.items()
+    }
+    assert version.package_digest == manifest.digest
+
+    # A file changed after the check is refused as it is copied, and nothing is registered
+    # (an unchanged blob already stored is not copied again: it has the checked digest).
+    other = tmp_path / "other"
+    save_model(LogisticRegression(C=0.3).fit(x, y), other, input_example=x[:3])
+    real = mloop.models.verify_package
+
+    def verify_then_tamper(path: Path) -> object:
+        checked = real(path)
+        victim = next(p for p in other.iterdir() if p.name.startswith("model."))
+        victim.write_bytes(victim.read_bytes() + b"!")  # a blob not stored yet
+        return checked
+
+    monkeypatch.setattr(mloop.models, "verify_package", verify_then_tamper)
+    with pytest.raises(Conflict, match="changed after it was hashed"):
+        registry.register(other, "fraud", client=client)
+    assert [v.version for v in registry.list_versions("fraud", client=client)] == [1]

@@ -9,8 +9,21 @@ from pathlib import Path
 import pytest
 
 from mloop import audit
-from mloop.errors import AlreadyExists, InvalidInput, InvalidName, InvalidState, NotFound
-from mloop.store.base import Lifecycle, MetadataStore, ModelVersionStatus, NewModelVersion
+from mloop.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidInput,
+    InvalidName,
+    InvalidState,
+    NotFound,
+)
+from mloop.store.base import (
+    Lifecycle,
+    MetadataStore,
+    ModelRecord,
+    ModelVersionStatus,
+    NewModelVersion,
+)
 from mloop.store.registry import OWNER_KIND, check_alias
 from tests.store.test_contract import ACTOR, new_run
 
@@ -205,3 +218,76 @@ def test_four_processes_register_1000_versions(store: MetadataStore, tmp_path: P
         numbers.extend(int(n) for n in out.split())
     assert sorted(numbers) == list(range(1, 1001))
     assert [v.version for v in store.list_model_versions("shared")] == list(range(1, 1001))
+
+
+def test_resolve_model_version_by_number_alias_and_newest(store: MetadataStore) -> None:
+    for n in (1, 2, 3):
+        store.create_model_version("m", new_version(n, tags={"n": str(n)}), actor=ACTOR)
+    store.set_model_alias("m", "champion", 1, actor=ACTOR)
+    store.set_model_alias("m", "challenger", 1, actor=ACTOR)
+    store.delete_model_version("m", 3, actor=ACTOR)
+    by_alias = store.resolve_model_version("m", alias="champion")
+    assert by_alias == store.get_model_version("m", 1)
+    assert by_alias.aliases == ("challenger", "champion") and by_alias.tags == {"n": "1"}
+    assert store.resolve_model_version("m", version=3).status == ModelVersionStatus.DELETED
+    newest = store.resolve_model_version("m")  # the newest *ready* version
+    assert (newest.version, newest.tags, newest.aliases) == (2, {"n": "2"}, ())
+
+
+def test_resolve_model_version_errors(store: MetadataStore) -> None:
+    with pytest.raises(NotFound, match="no registered model named 'm'"):
+        store.resolve_model_version("m", alias="champion")
+    with pytest.raises(NotFound, match="no registered model named 'm'"):
+        store.resolve_model_version("m", version=1)
+    with pytest.raises(NotFound, match="no registered model named 'm'"):
+        store.resolve_model_version("m")
+    store.create_model_version("m", new_version(1), actor=ACTOR)
+    with pytest.raises(NotFound, match=r"has no alias 'champion' \(aliases: none\)"):
+        store.resolve_model_version("m", alias="champion")
+    store.set_model_alias("m", "challenger", 1, actor=ACTOR)
+    store.set_model_alias("m", "b-side", 1, actor=ACTOR)
+    with pytest.raises(NotFound, match=r"no alias 'champion' \(aliases: b-side, challenger\)"):
+        store.resolve_model_version("m", alias="champion")
+    with pytest.raises(NotFound, match="has no version 2"):
+        store.resolve_model_version("m", version=2)
+    for bad in (0, -1, True, "1"):
+        with pytest.raises(InvalidInput, match="integer"):
+            store.resolve_model_version("m", version=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="not both"):
+        store.resolve_model_version("m", version=1, alias="challenger")
+    store.create_registered_model("empty", actor=ACTOR)
+    with pytest.raises(NotFound, match="'empty' has no ready version"):
+        store.resolve_model_version("empty")
+
+
+def test_an_alias_policy_is_checked_in_the_move(store: MetadataStore) -> None:
+    store.create_model_version("m", new_version(1), actor=ACTOR)
+    store.create_model_version("m", new_version(2), actor=ACTOR)
+    seen: list[tuple[dict[str, object], list[str]]] = []
+
+    def check(policy: dict[str, object], records: list[ModelRecord]) -> None:
+        seen.append((policy, [r.subject for r in records]))
+
+    store.set_model_alias("m", "champion", 1, actor=ACTOR, check=check)
+    assert seen == []  # no policy: nothing to check
+    store.set_alias_policy("m", "champion", {"approvals": 1}, actor=ACTOR)
+    store.add_model_record(
+        "m", 2, kind="approval", subject="champion", passed=True, body={"by": "a"}, actor=ACTOR
+    )
+    store.add_model_record(
+        "m", 1, kind="approval", subject="other", passed=True, body={"by": "b"}, actor=ACTOR
+    )
+    store.set_model_alias("m", "champion", 2, actor=ACTOR, check=check)
+    assert seen == [({"approvals": 1}, ["champion"])]  # the target version's records only
+    head = store.audit_head()
+
+    def refuse(policy: dict[str, object], records: list[ModelRecord]) -> None:
+        raise Forbidden("no")
+
+    with pytest.raises(Forbidden):
+        store.set_model_alias("m", "champion", 1, actor=ACTOR, check=refuse)
+    assert store.get_registered_model("m").aliases == {"champion": 2}
+    assert len(store.list_alias_history("m")) == 2
+    assert store.audit_head() == head
+    removed = store.set_model_alias("m", "champion", None, actor=ACTOR, check=refuse)
+    assert removed.previous == 2  # removing an alias is never refused by its policy

@@ -67,6 +67,10 @@ CHUNK_SIZE = 1 << 20
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 #: Files staged per upload batch on a backend without ``put_checked``: bounds local disk use.
 _STAGE_BATCH = 64
+#: A batch of at most this many files, this many bytes in all, is hashed in the calling
+#: thread: starting a thread pool costs about a millisecond, more than hashing such a batch.
+_INLINE_FILES = 16
+_INLINE_BYTES = 4 << 20
 _buffers = threading.local()
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -111,6 +115,19 @@ def _digest_of_key(key: str) -> str | None:
     if _DIGEST.fullmatch(name) and shard == name[:2]:
         return name
     return None
+
+
+def _small(paths: Sequence[str | os.PathLike[str]]) -> bool:
+    """Whether ``paths`` are few and small enough to hash without a thread pool."""
+    if len(paths) > _INLINE_FILES:
+        return False
+    total = 0
+    for path in paths:
+        try:
+            total += os.stat(path).st_size
+        except OSError:
+            return True  # the hashing reports it, in this thread
+    return total <= _INLINE_BYTES
 
 
 def _buffer() -> bytearray:
@@ -274,8 +291,10 @@ class ContentAddressedStore:
     def __repr__(self) -> str:
         return f"ContentAddressedStore({self._blobs!r})"
 
-    def _parallel(self, function: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
-        if len(items) <= 1 or self._hash_workers <= 1:
+    def _parallel(
+        self, function: Callable[[_T], _R], items: Sequence[_T], *, inline: bool = False
+    ) -> list[_R]:
+        if inline or len(items) <= 1 or self._hash_workers <= 1:
             return [function(item) for item in items]
         with ThreadPoolExecutor(min(self._hash_workers, len(items))) as pool:
             return list(pool.map(function, items))
@@ -288,7 +307,7 @@ class ContentAddressedStore:
     def put_files(self, paths: Sequence[Path]) -> list[BlobRef]:
         """Store local files (hashed in parallel, uploaded only if missing); refs in order."""
         paths = [Path(path) for path in paths]
-        refs = self._parallel(hash_file, paths)
+        refs = self._parallel(hash_file, paths, inline=_small(paths))
         first_source: dict[str, Path] = {}
         for ref, path in zip(refs, paths, strict=True):
             first_source.setdefault(ref.digest, path)
@@ -358,7 +377,8 @@ class ContentAddressedStore:
                     raise _changed(source, expected, sha.hexdigest())
                 return key, target
 
-            self._blobs.put(self._parallel(stage, items))
+            small = _small([source for _, source in items])
+            self._blobs.put(self._parallel(stage, items, inline=small))
 
     def put_file(self, path: Path) -> BlobRef:
         """Store one local file; see :meth:`put_files`."""
@@ -420,7 +440,11 @@ class ContentAddressedStore:
                     if digest not in present:
                         raise self._not_found(digest) from None
                 raise
-            actual = self._parallel(lambda entry: hash_file(entry[1]).digest, staged)
+            actual = self._parallel(
+                lambda entry: hash_file(entry[1]).digest,
+                staged,
+                inline=_small([temp for _, temp, _ in staged]),
+            )
             for (digest, _, _), found in zip(staged, actual, strict=True):
                 if found != digest:
                     raise _mismatch(digest, found, self.uri)

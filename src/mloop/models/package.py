@@ -29,7 +29,7 @@ import numpy as np
 
 from mloop.errors import AlreadyExists, DigestMismatch, IntegrityError, InvalidInput, NotFound
 from mloop.models.coerce import coerce_input, to_frame_or_array
-from mloop.models.flavors.base import detect_flavor, get_flavor
+from mloop.models.flavors.base import Flavor, detect_flavor, get_flavor
 from mloop.models.loaded import LoadedModel
 from mloop.models.manifest import MANIFEST_FILE, FileDigest, PackageManifest, check_file_name
 from mloop.models.signature import Signature, TensorSpec, infer_signature
@@ -113,13 +113,14 @@ def save_model(
         if example_frame is not None:
             example_name = INPUT_EXAMPLE_FILE
             (staging / example_name).write_text(_example_json(example_frame), encoding="utf-8")
-        reqs = list(requirements) if requirements is not None else impl.requirements()
+        flavor_version, pinned = _library_versions(flavor_name, impl)
+        reqs = list(requirements) if requirements is not None else pinned
         (staging / REQUIREMENTS_FILE).write_text("".join(f"{r}\n" for r in reqs), encoding="utf-8")
         from mloop import __version__
 
         manifest = PackageManifest(
             flavor=flavor_name,
-            flavor_version=impl.version(),
+            flavor_version=flavor_version,
             mloop_version=__version__,
             python_version=platform.python_version(),
             signature=signature,
@@ -145,6 +146,19 @@ def save_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return manifest
+
+
+#: flavor name → (library version, pinned requirements), looked up once per process: reading
+#: installed distributions' metadata costs milliseconds, and a library upgraded after it was
+#: imported would not be the one that saved the model anyway.
+_VERSIONS: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def _library_versions(name: str, impl: Flavor) -> tuple[str, list[str]]:
+    found = _VERSIONS.get(name)
+    if found is None:
+        found = _VERSIONS[name] = (impl.version(), tuple(impl.requirements()))
+    return found[0], list(found[1])
 
 
 def read_manifest(path: str | os.PathLike[str]) -> PackageManifest:

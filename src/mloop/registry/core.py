@@ -91,22 +91,40 @@ def register(
 ) -> ModelVersion:
     """Register a packaged model folder (made by :func:`mloop.models.save_model`) as the next
     version of ``name``. Every file is checked against the manifest before anything is stored."""
+    from mloop.artifacts.cas import hash_file
     from mloop.models import MANIFEST_FILE, verify_package
 
     check_model_name(name)
     client = client_or_default(client)
     folder = Path(path)
     manifest = verify_package(folder)
-    names = [MANIFEST_FILE, *sorted(manifest.files)]
-    paths = [folder.joinpath(*n.split("/")) for n in names]
-    refs = client.artifacts.put_files(paths)
-    files = [(PACKAGE_PREFIX + n, ref.digest, ref.size) for n, ref in zip(names, refs, strict=True)]
+    # The files were just hashed against the manifest: store them under those digests (each
+    # copy is hashed again as it lands, so a file changed since is refused), hashing only the
+    # manifest file itself.
+    manifest_file = folder / MANIFEST_FILE
+    own = hash_file(manifest_file)
+    files = [(MANIFEST_FILE, own.digest, own.size)]
+    files += [(n, manifest.files[n].sha256, manifest.files[n].size) for n in sorted(manifest.files)]
+    client.artifacts.put_known([(digest, folder.joinpath(*n.split("/"))) for n, digest, _ in files])
+    return _create_version(client, manifest, files, name, _run_id(run), description, tags)
+
+
+def _create_version(  # noqa: PLR0917
+    client: TrackingClient,
+    manifest: PackageManifest,
+    files: Sequence[tuple[str, str, int]],
+    name: str,
+    run_id: str | None,
+    description: str,
+    tags: Mapping[str, str] | None,
+) -> ModelVersion:
+    """Record a version whose package files (name, digest, size) are already stored."""
     new = NewModelVersion(
         package_digest=manifest.digest,
         flavor=manifest.flavor,
-        files=files,
+        files=[(PACKAGE_PREFIX + n, digest, size) for n, digest, size in files],
         signature=None if manifest.signature is None else manifest.signature.to_dict(),
-        run_id=_run_id(run),
+        run_id=run_id,
         description=description,
         tags={str(k): str(v) for k, v in (tags or {}).items()},
     )
@@ -130,7 +148,7 @@ def log_model(
 ) -> ModelVersion:
     """Package ``model``, keep it as artifacts of ``run`` (under ``models/<name>/``) and register
     it as the next version of ``name`` with the run as its source."""
-    from mloop.models import save_model
+    from mloop.models import MANIFEST_FILE, save_model
 
     check_model_name(name)
     client = client_or_default(client)
@@ -139,7 +157,7 @@ def log_model(
         raise InvalidInput("log_model needs the run the model comes from")
     with tempfile.TemporaryDirectory(prefix="mloop-model-") as scratch:
         folder = Path(scratch) / "model"
-        save_model(
+        manifest = save_model(
             model,
             folder,
             flavor=flavor,
@@ -149,8 +167,28 @@ def log_model(
             metadata=metadata,
             trusted_types=trusted_types,
         )
-        client.log_artifacts(run_id, folder, f"models/{name}")
-        return register(folder, name, run=run_id, description=description, tags=tags, client=client)
+        prefix = f"models/{name}"
+        entries = client.log_artifacts(run_id, folder, prefix)
+    # The run's artifacts are the package's blobs, already stored and hashed: the version
+    # records the same blobs, once each digest is checked against the manifest just written.
+    files = [(e.path[len(prefix) + 1 :], e.digest, e.size) for e in entries]
+    for rel, digest, size in files:
+        expected = manifest.files.get(rel)
+        if rel != MANIFEST_FILE and (
+            expected is None or (expected.sha256, expected.size) != (digest, size)
+        ):
+            raise DigestMismatch(
+                f"file '{rel}' of the model packaged for {name!r} changed while it was stored; "
+                "log the model again",
+                field=rel,
+            )
+    if {rel for rel, _, _ in files} != {MANIFEST_FILE, *manifest.files}:
+        raise DigestMismatch(
+            f"the files stored for the model packaged for {name!r} are not those of its "
+            "manifest; log the model again",
+            field=MANIFEST_FILE,
+        )
+    return _create_version(client, manifest, files, name, run_id, description, tags)
 
 
 # -- resolving and loading ----------------------------------------------------------------------
@@ -165,18 +203,7 @@ def resolve(
         return uri
     ref = uri if isinstance(uri, ModelRef) else parse_model_uri(uri)
     store = client_or_default(client).store
-    if ref.version is not None:
-        return store.get_model_version(ref.name, ref.version)
-    model = store.get_registered_model(ref.name)
-    if ref.alias is not None:
-        number = model.aliases.get(ref.alias)
-        if number is None:
-            known = ", ".join(sorted(model.aliases)) or "none"
-            raise NotFound(f"model {ref.name!r} has no alias {ref.alias!r} (aliases: {known})")
-        return store.get_model_version(ref.name, number)
-    if model.latest_version is None:
-        raise NotFound(f"model {ref.name!r} has no ready version")
-    return store.get_model_version(ref.name, model.latest_version)
+    return store.resolve_model_version(ref.name, version=ref.version, alias=ref.alias)
 
 
 def _package_files(client: TrackingClient, version: ModelVersion) -> list[tuple[str, str]]:
@@ -345,12 +372,10 @@ def get_policy(
     return client_or_default(client).store.get_alias_policy(name, alias)
 
 
-def _policy_problems(client: TrackingClient, name: str, alias: str, version: int) -> list[str]:
-    policy = client.store.get_alias_policy(name, alias)
-    if not policy:
-        return []
+def _policy_problems(
+    policy: Mapping[str, Any], records: Sequence[ModelRecord], name: str, alias: str, version: int
+) -> list[str]:
     problems: list[str] = []
-    records = client.store.list_model_records(name, version)
     needed = int(policy.get("approvals", 0))
     if needed:
         allowed = set(policy.get("approvers") or [])
@@ -387,17 +412,22 @@ def set_alias(
     """Point ``alias`` at ``version``; refused (Forbidden) unless the alias's policy holds."""
     client = client_or_default(client)
     check_alias(alias)
-    problems = _policy_problems(client, name, alias, version)
-    if problems:
-        raise Forbidden(
-            f"cannot move {name}@{alias} to version {version}: " + "; ".join(problems),
-            problems=problems,
-        )
+
+    def check(policy: dict[str, Any], records: list[ModelRecord]) -> None:
+        # Runs in the store's write transaction: the policy and records it sees are the ones
+        # in force when the alias moves.
+        problems = _policy_problems(policy, records, name, alias, version)
+        if problems:
+            raise Forbidden(
+                f"cannot move {name}@{alias} to version {version}: " + "; ".join(problems),
+                problems=problems,
+            )
+
     text = reason or "promoted"
     if text.startswith(ROLLBACK):  # only rollback() writes that marker (it reads it back)
         text = f"promoted: {text}"
     return client.store.set_model_alias(
-        name, alias, version, reason=text, actor=client.settings.actor
+        name, alias, version, reason=text, actor=client.settings.actor, check=check
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -625,6 +625,15 @@ class MetadataStore(ABC):
         """One version of a model. Raises NotFound."""
 
     @abstractmethod
+    def resolve_model_version(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> ModelVersion:
+        """The version of model ``name`` numbered ``version``, or behind ``alias``, or (neither
+        given) its newest ready version, with its tags and aliases. Raises InvalidInput (a bad
+        number, or both given), NotFound (no such model; no such version; no such alias, naming
+        the known ones; no ready version)."""
+
+    @abstractmethod
     def list_model_versions(self, name: str) -> list[ModelVersion]:
         """The versions of a model, oldest first (deleted ones included). Raises NotFound."""
 
@@ -635,10 +644,19 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def set_model_alias(
-        self, name: str, alias: str, version: int | None, *, reason: str = "", actor: str
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        *,
+        reason: str = "",
+        actor: str,
+        check: Callable[[dict[str, Any], list[ModelRecord]], None] | None = None,
     ) -> AliasChange:
-        """Point ``alias`` at a ready version (None: remove it) and record the move. Raises
-        NotFound, InvalidName, InvalidState (a deleted version)."""
+        """Point ``alias`` at a ready version (None: remove it) and record the move. When the
+        alias has a policy, ``check(policy, records of the version)`` runs first in the same
+        transaction and may raise to refuse the move. Raises NotFound, InvalidName,
+        InvalidState (a deleted version), and whatever ``check`` raises."""
 
     @abstractmethod
     def list_alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:

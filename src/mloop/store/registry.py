@@ -10,10 +10,11 @@ same transaction; every alias move is also a row of ``alias_history``, which rol
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.engine import Connection, Engine
 
 from mloop.errors import AlreadyExists, InvalidInput, InvalidName, InvalidState, NotFound
 from mloop.store import queries as q
@@ -30,13 +31,15 @@ from mloop.store.datasets import dumps, loads
 from mloop.store.part import StorePart
 
 if TYPE_CHECKING:
-    pass
+    from sqlalchemy.sql.schema import Table
 
 __all__ = [
     "ALIAS_NAME",
     "MODEL_NAME",
     "OWNER_KIND",
     "RECORD_KINDS",
+    "PolicyCheck",
+    "RegistryStatements",
     "RegistryTables",
     "check_alias",
     "check_model_name",
@@ -136,8 +139,167 @@ def _load_versions(conn: Connection, where: Any) -> list[ModelVersion]:
     ]
 
 
+#: Called inside the write transaction of an alias move with the alias's policy (when one is
+#: set) and the target version's records; raises (Forbidden) to refuse the move.
+PolicyCheck = Callable[[dict[str, Any], list[ModelRecord]], None]
+
+
+def _version_of(row: Any, tags: dict[str, str], aliases: tuple[str, ...]) -> ModelVersion:
+    return ModelVersion(
+        id=row[0],
+        model=row[1],
+        version=row[2],
+        package_digest=row[3],
+        flavor=row[4],
+        signature=loads(row[5]),
+        run_id=row[6],
+        status=ModelVersionStatus(row[7]),
+        description=row[8],
+        created_at=row[9],
+        created_by=row[10],
+        tags=tags,
+        aliases=aliases,
+    )
+
+
+class RegistryStatements:
+    """The registry's hot statements (resolve, alias moves, new versions), compiled once per
+    engine and run on the driver's cursor (see :class:`~mloop.store.queries.Prepared`)."""
+
+    def __init__(self, engine: Engine, dialect_insert: Callable[[Table], Any]) -> None:
+        m, v, a, h, p = (
+            s.registered_models, s.model_versions, s.model_aliases, s.alias_history,
+            s.alias_policies,
+        )  # fmt: skip
+        vt = s.model_version_tags
+        joined = select(*_VERSION_COLUMNS).join(m, m.c.id == v.c.model_id)
+        name = m.c.name == bindparam("name")
+        self.model_id = q.Prepared(engine, select(m.c.id).where(name), ["name"])
+        # FOR UPDATE on PostgreSQL; SQLite's compiler leaves it out (BEGIN IMMEDIATE serialises).
+        self.model_lock = q.Prepared(engine, select(m.c.id).where(name).with_for_update(), ["name"])
+        self.by_number = q.Prepared(
+            engine, joined.where(name, v.c.version == bindparam("version")), ["name", "version"]
+        )
+        self.by_alias = q.Prepared(
+            engine,
+            joined.join(a, a.c.version_id == v.c.id).where(name, a.c.alias == bindparam("alias")),
+            ["name", "alias"],
+        )
+        older = v.alias("older")
+        newest = (
+            select(func.max(older.c.version))
+            .where(older.c.model_id == v.c.model_id, older.c.status == bindparam("ready"))
+            .scalar_subquery()
+        )
+        self.newest_ready = q.Prepared(
+            engine, joined.where(name, v.c.version == newest), ["name", "ready"]
+        )
+        self.version_tags = q.Prepared(
+            engine, select(vt.c.key, vt.c.value).where(vt.c.version_id == bindparam("id")), ["id"]
+        )
+        self.version_aliases = q.Prepared(
+            engine,
+            select(a.c.alias).where(a.c.version_id == bindparam("id")).order_by(a.c.alias),
+            ["id"],
+        )
+        self.model_aliases = q.Prepared(
+            engine, select(a.c.alias).where(a.c.model_id == bindparam("id")), ["id"]
+        )
+        self.policy = q.Prepared(
+            engine,
+            select(p.c.body).where(
+                p.c.model_id == bindparam("id"), p.c.alias == bindparam("alias")
+            ),
+            ["id", "alias"],
+        )
+        self.alias_target = q.Prepared(
+            engine,
+            select(v.c.version)
+            .join(a, a.c.version_id == v.c.id)
+            .where(a.c.model_id == bindparam("id"), a.c.alias == bindparam("alias")),
+            ["id", "alias"],
+        )
+        self.version_state = q.Prepared(
+            engine,
+            select(v.c.id, v.c.status).where(
+                v.c.model_id == bindparam("id"), v.c.version == bindparam("version")
+            ),
+            ["id", "version"],
+        )
+        upsert = dialect_insert(a)
+        self.alias_upsert = q.Prepared(
+            engine,
+            upsert.on_conflict_do_update(
+                index_elements=[a.c.model_id, a.c.alias],
+                set_={
+                    "version_id": upsert.excluded.version_id,
+                    "updated_at": upsert.excluded.updated_at,
+                },
+            ),
+            ["model_id", "alias", "version_id", "updated_at"],
+        )
+        self.history_insert = q.Prepared(
+            engine,
+            h.insert().returning(h.c.id),
+            ["model_id", "alias", "version", "previous", "reason", "at", "actor"],
+        )
+        self.model_insert = q.Prepared(
+            engine,
+            dialect_insert(m).on_conflict_do_nothing(index_elements=[m.c.name]),
+            ["name", "description", "created_at", "updated_at"],
+        )
+        self.run_exists = q.Prepared(
+            engine, select(s.runs.c.id).where(s.runs.c.id == bindparam("id")), ["id"]
+        )
+        self.max_version = q.Prepared(
+            engine, select(func.max(v.c.version)).where(v.c.model_id == bindparam("id")), ["id"]
+        )
+        self.version_insert = q.Prepared(
+            engine, v.insert().returning(v.c.id), VERSION_INSERT_COLUMNS
+        )
+        self.model_touch = q.Prepared(
+            engine,
+            update(m).where(m.c.id == bindparam("the_model")).values(updated_at=bindparam("now")),
+            ["now", "the_model"],
+        )
+        self.tag_insert = q.Prepared(engine, vt.insert(), ["version_id", "key", "value"])
+
+
+VERSION_INSERT_COLUMNS = (
+    "model_id", "version", "package_digest", "flavor", "signature_json", "run_id", "status",
+    "description", "created_at", "created_by",
+)  # fmt: skip
+
+
+def _no_model(name: str) -> NotFound:
+    return NotFound(f"no registered model named {name!r} (see `mloop models list`)")
+
+
+def _no_version(name: str, version: int) -> NotFound:
+    return NotFound(f"model {name!r} has no version {version} (see `mloop models versions`)")
+
+
+def _check_number(version: object) -> None:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidInput(f"a model version number is an integer ≥ 1, got {version!r}")
+
+
 class RegistryTables(StorePart):
     """The registry methods of the SQL store (mixed into ``SqlStore``)."""
+
+    if TYPE_CHECKING:
+        engine: Engine
+
+    @property
+    def _registry(self) -> RegistryStatements:
+        """The registry's statements, compiled on first use (two threads may both compile
+        them; either result is fine)."""
+        found: RegistryStatements | None = self.__dict__.get("_registry_statements")
+        if found is None:
+            found = self.__dict__["_registry_statements"] = RegistryStatements(
+                self.engine, self._insert
+            )
+        return found
 
     # -- models -----------------------------------------------------------------------------
     def _model_id(self, conn: Connection, name: str, *, lock: bool = False) -> int:
@@ -147,7 +309,7 @@ class RegistryTables(StorePart):
             query = query.with_for_update()
         model_id = conn.execute(query).scalar()
         if model_id is None:
-            raise NotFound(f"no registered model named {name!r} (see `mloop models list`)")
+            raise _no_model(name)
         return int(model_id)
 
     def _insert_model(
@@ -265,45 +427,29 @@ class RegistryTables(StorePart):
             raise InvalidInput("a model version needs a flavor name of at most 64 characters")
         _check_tags(new.tags, "model version")
         signature = None if new.signature is None else dumps(new.signature, "signature")
-        v, m = s.model_versions, s.registered_models
+        st = self._registry
+        ready = ModelVersionStatus.READY.value
         with self._write() as conn:
             now = q.now_ms()
-            conn.execute(
-                self._insert(m)
-                .values(name=name, description="", created_at=now, updated_at=now)
-                .on_conflict_do_nothing(index_elements=[m.c.name])
-            )
-            model_id = self._model_id(conn, name, lock=True)
-            if new.run_id is not None:
-                found = conn.execute(select(s.runs.c.id).where(s.runs.c.id == new.run_id)).first()
-                if found is None:
-                    raise NotFound(f"no run with id {new.run_id}")
-            number = (
-                conn.execute(select(func.max(v.c.version)).where(v.c.model_id == model_id)).scalar()
-                or 0
-            ) + 1
-            version_id = conn.execute(
-                v.insert()
-                .values(
-                    model_id=model_id,
-                    version=number,
-                    package_digest=new.package_digest,
-                    flavor=new.flavor,
-                    signature_json=signature,
-                    run_id=new.run_id,
-                    status=ModelVersionStatus.READY.value,
-                    description=new.description,
-                    created_at=now,
-                    created_by=actor,
-                )
-                .returning(v.c.id)
-            ).scalar_one()
-            conn.execute(update(m).where(m.c.id == model_id).values(updated_at=now))
-            if new.tags:
-                conn.execute(
-                    s.model_version_tags.insert(),
-                    [{"version_id": version_id, "key": k, "value": x} for k, x in new.tags.items()],
-                )
+            found = st.model_lock.first(conn, (name,))
+            if found is None:  # created on first use; a concurrent creator makes this a no-op
+                st.model_insert.execute(conn, (name, "", now, now))
+                found = st.model_lock.first(conn, (name,))
+                assert found is not None
+            model_id = int(found[0])
+            if new.run_id is not None and st.run_exists.first(conn, (new.run_id,)) is None:
+                raise NotFound(f"no run with id {new.run_id}")
+            top = st.max_version.first(conn, (model_id,))
+            number = (top[0] if top is not None and top[0] is not None else 0) + 1
+            row = (
+                model_id, number, new.package_digest, new.flavor, signature, new.run_id, ready,
+                new.description, now, actor,
+            )  # fmt: skip
+            version_id = int(st.version_insert.execute(conn, row)[0][0])
+            st.model_touch.execute(conn, (now, model_id))
+            tags = dict(new.tags)
+            if tags:
+                st.tag_insert.executemany(conn, [(version_id, k, x) for k, x in tags.items()])
             rows = q.artifact_rows(OWNER_KIND, str(version_id), new.files)
             if rows:
                 self._stmts.artifact_insert.executemany(conn, rows)
@@ -320,22 +466,52 @@ class RegistryTables(StorePart):
                     "files": len(rows),
                 },
             )
-            return _load_versions(conn, v.c.id == version_id)[0]
+            return _version_of((version_id, name, *row[1:]), tags, ())
 
     def _version(self, conn: Connection, name: str, version: int) -> ModelVersion:
         v, m = s.model_versions, s.registered_models
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise InvalidInput(f"a model version number is an integer ≥ 1, got {version!r}")
+        _check_number(version)
         found = _load_versions(conn, (m.c.name == name) & (v.c.version == version))
         if not found:
             self._model_id(conn, name)  # NotFound for the model first
-            raise NotFound(f"model {name!r} has no version {version} (see `mloop models versions`)")
+            raise _no_version(name, version)
         return found[0]
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         """One version of a model. Raises NotFound."""
+        return self.resolve_model_version(name, version=version)
+
+    def resolve_model_version(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> ModelVersion:
+        """The version numbered ``version``, or behind ``alias``, or (neither) the newest ready
+        one, with its tags and aliases, in one read transaction."""
+        if version is not None and alias is not None:
+            raise InvalidInput("name a model version by its number or by an alias, not both")
+        if version is not None:
+            _check_number(version)
+        st = self._registry
         with self._read() as conn:
-            return self._version(conn, name, version)
+            if version is not None:
+                row = st.by_number.first(conn, (name, version))
+            elif alias is not None:
+                row = st.by_alias.first(conn, (name, alias))
+            else:
+                row = st.newest_ready.first(conn, (name, ModelVersionStatus.READY.value))
+            if row is None:
+                model = st.model_id.first(conn, (name,))
+                if model is None:
+                    raise _no_model(name)
+                if version is not None:
+                    raise _no_version(name, version)
+                if alias is not None:
+                    known = sorted(r[0] for r in st.model_aliases.execute(conn, (model[0],)))
+                    listed = ", ".join(known) or "none"
+                    raise NotFound(f"model {name!r} has no alias {alias!r} (aliases: {listed})")
+                raise NotFound(f"model {name!r} has no ready version")
+            tags: dict[str, str] = dict(st.version_tags.execute(conn, (row[0],)))
+            aliases = tuple(r[0] for r in st.version_aliases.execute(conn, (row[0],)))
+        return _version_of(row, tags, aliases)
 
     def list_model_versions(self, name: str) -> list[ModelVersion]:
         """The versions of a model, oldest first (deleted ones included). Raises NotFound."""
@@ -370,51 +546,53 @@ class RegistryTables(StorePart):
 
     # -- aliases ----------------------------------------------------------------------------
     def set_model_alias(
-        self, name: str, alias: str, version: int | None, *, reason: str = "", actor: str
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        *,
+        reason: str = "",
+        actor: str,
+        check: PolicyCheck | None = None,
     ) -> AliasChange:
-        """Point ``alias`` at a ready version (None: remove it) and record the move."""
+        """Point ``alias`` at a ready version (None: remove it) and record the move; ``check``
+        sees the alias's policy (if set) and the version's records first, in the same
+        transaction."""
         check_alias(alias)
-        a, h = s.model_aliases, s.alias_history
+        st = self._registry
         with self._write() as conn:
-            model_id = self._model_id(conn, name, lock=True)
-            previous = conn.execute(
-                select(s.model_versions.c.version)
-                .join(a, a.c.version_id == s.model_versions.c.id)
-                .where(a.c.model_id == model_id, a.c.alias == alias)
-            ).scalar()
+            found = st.model_lock.first(conn, (name,))
+            if found is None:
+                raise _no_model(name)
+            model_id = int(found[0])
+            if check is not None and version is not None:
+                body = st.policy.first(conn, (model_id, alias))
+                policy: dict[str, Any] | None = None if body is None else loads(body[0])
+                if policy:
+                    check(policy, self._records(conn, model_id, name, version, None))
+            current = st.alias_target.first(conn, (model_id, alias))
+            previous: int | None = None if current is None else int(current[0])
             now = q.now_ms()
             if version is None:
                 if previous is None:
                     raise NotFound(f"model {name!r} has no alias {alias!r}")
+                a = s.model_aliases
                 conn.execute(delete(a).where(a.c.model_id == model_id, a.c.alias == alias))
             else:
-                target = self._version(conn, name, version)
-                if target.status != ModelVersionStatus.READY:
+                _check_number(version)
+                target = st.version_state.first(conn, (model_id, version))
+                if target is None:
+                    raise _no_version(name, version)
+                if target[1] != ModelVersionStatus.READY.value:
                     raise InvalidState(
                         f"version {version} of {name!r} is deleted; an alias cannot point at it"
                     )
-                stmt = self._insert(a).values(
-                    model_id=model_id, alias=alias, version_id=target.id, updated_at=now
-                )
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[a.c.model_id, a.c.alias],
-                        set_={"version_id": target.id, "updated_at": now},
-                    )
-                )
-            change_id = conn.execute(
-                h.insert()
-                .values(
-                    model_id=model_id,
-                    alias=alias,
-                    version=version,
-                    previous=previous,
-                    reason=reason,
-                    at=now,
-                    actor=actor,
-                )
-                .returning(h.c.id)
-            ).scalar_one()
+                st.alias_upsert.execute(conn, (model_id, alias, target[0], now))
+            change_id = int(
+                st.history_insert.execute(
+                    conn, (model_id, alias, version, previous, reason, now, actor)
+                )[0][0]
+            )
             self._audit(
                 conn,
                 actor,
@@ -486,32 +664,35 @@ class RegistryTables(StorePart):
             )
         return ModelRecord(record_id, name, version, kind, subject, passed, body, now, actor)
 
+    def _records(
+        self, conn: Connection, model_id: int, name: str, version: int | None, kind: str | None
+    ) -> list[ModelRecord]:
+        r, v = s.model_version_records, s.model_versions
+        query = (
+            select(
+                r.c.id, v.c.version, r.c.kind, r.c.subject, r.c.passed, r.c.body,
+                r.c.created_at, r.c.created_by,
+            )
+            .join(v, v.c.id == r.c.version_id)
+            .where(v.c.model_id == model_id)
+            .order_by(r.c.id)
+        )  # fmt: skip
+        if version is not None:
+            query = query.where(v.c.version == version)
+        if kind is not None:
+            query = query.where(r.c.kind == kind)
+        return [
+            ModelRecord(row[0], name, row[1], row[2], row[3], row[4], loads(row[5]) or {},
+                        row[6], row[7])
+            for row in conn.execute(query)
+        ]  # fmt: skip
+
     def list_model_records(
         self, name: str, version: int | None = None, kind: str | None = None
     ) -> list[ModelRecord]:
         """Records of a model (or of one version), optionally of one kind, oldest first."""
-        r, v = s.model_version_records, s.model_versions
         with self._read() as conn:
-            model_id = self._model_id(conn, name)
-            query = (
-                select(
-                    r.c.id, v.c.version, r.c.kind, r.c.subject, r.c.passed, r.c.body,
-                    r.c.created_at, r.c.created_by,
-                )
-                .join(v, v.c.id == r.c.version_id)
-                .where(v.c.model_id == model_id)
-                .order_by(r.c.id)
-            )  # fmt: skip
-            if version is not None:
-                query = query.where(v.c.version == version)
-            if kind is not None:
-                query = query.where(r.c.kind == kind)
-            rows = conn.execute(query).all()
-        return [
-            ModelRecord(row[0], name, row[1], row[2], row[3], row[4], loads(row[5]) or {},
-                        row[6], row[7])
-            for row in rows
-        ]  # fmt: skip
+            return self._records(conn, self._model_id(conn, name), name, version, kind)
 
     # -- policies ---------------------------------------------------------------------------
     def set_alias_policy(
