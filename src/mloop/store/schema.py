@@ -50,6 +50,8 @@ __all__ = [
     "registered_models",
     "run_inputs",
     "runs",
+    "schedules",
+    "step_cache",
     "tags",
     "validation_results",
 ]
@@ -410,4 +412,48 @@ alias_policies = Table(
     Column("body", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     sqlite_with_rowid=False,
+)
+
+# -- pipelines (revision 0004) ------------------------------------------------------------------
+
+# The cache of step results: a step whose cache key is here (and not expired) is not run again;
+# its outputs are read back from the recorded blobs. ``parts`` keeps what went into the key (code,
+# parameters, inputs, materialisers, cache_version), so `why-rerun` can say which part changed.
+# The entry goes with the step run that produced it.
+step_cache = Table(
+    "step_cache",
+    metadata,
+    Column("cache_key", String(DIGEST_LEN), primary_key=True),
+    Column("step", String(NAME_LEN), nullable=False),
+    Column("run_id", String(RUN_ID_LEN), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("parts", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Index(None, "step", "created_at"),
+    Index(None, "run_id"),
+    sqlite_with_rowid=False,
+)
+
+# Cron schedules of pipelines. A scheduler claims a due schedule by taking its lease in one
+# conditional UPDATE (lease free or expired), so two schedulers never fire it at once.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("pipeline", String(PATH_LEN), nullable=False),
+    Column("cron", String(NAME_LEN), nullable=False),
+    Column("tz", String(64), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("next_fire_at", BigInteger, nullable=False),
+    Column("last_fired_at", BigInteger, nullable=True),
+    Column("last_run_id", String(RUN_ID_LEN), nullable=True),
+    Column("lease_owner", String(NAME_LEN), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("name"),
+    Index(None, "enabled", "next_fire_at"),
 )

@@ -54,6 +54,7 @@ from mloop.store.base import (
 )
 from mloop.store.batch import BatchStatements
 from mloop.store.datasets import DatasetTables
+from mloop.store.pipelines import PipelineTables
 from mloop.store.registry import RegistryTables
 
 __all__ = ["MAX_SEARCH_RESULTS", "SqlStore"]
@@ -61,7 +62,7 @@ __all__ = ["MAX_SEARCH_RESULTS", "SqlStore"]
 MAX_SEARCH_RESULTS = 50_000
 
 
-class SqlStore(DatasetTables, RegistryTables, MetadataStore):
+class SqlStore(DatasetTables, RegistryTables, PipelineTables, MetadataStore):
     """The metadata store over any SQLAlchemy engine whose dialect has INSERT … ON CONFLICT."""
 
     #: The dialect's ``insert`` construct (sqlite.insert or postgresql.insert).
@@ -605,6 +606,7 @@ class SqlStore(DatasetTables, RegistryTables, MetadataStore):
                     s.tags,
                     s.run_inputs,
                     s.validation_results,
+                    s.step_cache,
                 ):
                     conn.execute(delete(table).where(table.c.run_id.in_(chunk)))
                 # Dataset and model versions a purged run produced stay, without the link.
