@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mloop.errors import InvalidInput, InvalidState, NotFound
 from mloop.store.base import DatasetKind, DatasetVersion, NewDatasetVersion, ValidationRecord
 from mloop.store.datasets import check_dataset_name, parse_ref
+from mloop.tracking.fluent import client_or_default, run_id_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,33 +48,18 @@ __all__ = [
 TABLE_FILE = "data.parquet"
 
 
-def _client(client: TrackingClient | None) -> TrackingClient:
-    if client is not None:
-        return client
-    from mloop.tracking.fluent import default_client
-
-    return default_client()
-
-
 def lookup(
     ref: str | DatasetVersion, *, client: TrackingClient | None = None, with_profile: bool = True
 ) -> DatasetVersion:
     """The recorded version a reference names (``name`` alone: the newest). Raises NotFound."""
     if isinstance(ref, DatasetVersion):
         if ref.profile is None and with_profile and ref.kind == DatasetKind.TABLE:
-            return _client(client).store.get_dataset_version(ref.dataset, ref.version)
+            return client_or_default(client).store.get_dataset_version(ref.dataset, ref.version)
         return ref
     name, number = parse_ref(ref)
-    return _client(client).store.get_dataset_version(name, number, with_profile=with_profile)
-
-
-def _run_id(run: object) -> str | None:
-    if run is None or isinstance(run, str):
-        return run
-    run_id = getattr(run, "id", None)
-    if not isinstance(run_id, str):
-        raise InvalidInput(f"run must be a run id or a run, got {type(run).__name__}")
-    return run_id
+    return client_or_default(client).store.get_dataset_version(
+        name, number, with_profile=with_profile
+    )
 
 
 def _schema(table: pa.Table) -> list[dict[str, Any]]:
@@ -124,7 +110,7 @@ def register(
     it already is. ``data`` is a DataFrame, Arrow table, polars frame, a data file, or a folder
     (a folder is a set of files unless ``kind="table"``, which reads it as one table)."""
     check_dataset_name(name)
-    client = _client(client)
+    client = client_or_default(client)
     if kind is not None:
         try:
             kind = DatasetKind(kind)
@@ -139,7 +125,7 @@ def register(
     if kind == DatasetKind.FILES and not is_path:
         raise InvalidInput("a 'files' dataset is registered from a folder path")
     parent_ids = [lookup(p, client=client, with_profile=False).id for p in parents]
-    run_id = _run_id(run)
+    run_id = run_id_of(run)
     tag_map = {str(k): str(v) for k, v in (tags or {}).items()}
     if kind == DatasetKind.FILES:
         root = Path(data)  # type: ignore[arg-type]
@@ -238,7 +224,7 @@ def load(
     """Read a table version back as an Arrow table (verified against its digest)."""
     from mloop.data.io import read_table
 
-    client = _client(client)
+    client = client_or_default(client)
     version = lookup(ref, client=client, with_profile=False)
     if version.kind != DatasetKind.TABLE:
         raise InvalidState(
@@ -266,7 +252,7 @@ def get(
     """Materialise a version at ``dest``: a table as a Parquet file (``dest`` may be a folder,
     which then receives ``<name>.parquet``), a folder of files as that folder. Returns the
     path written; every byte is verified against its digest first."""
-    client = _client(client)
+    client = client_or_default(client)
     version = lookup(ref, client=client, with_profile=False)
     target = Path(dest)
     if version.kind == DatasetKind.TABLE:
@@ -285,12 +271,12 @@ def get(
 
 def list_datasets(*, client: TrackingClient | None = None) -> list[Any]:
     """Every dataset with its number of versions and newest version."""
-    return _client(client).store.list_datasets()
+    return client_or_default(client).store.list_datasets()
 
 
 def list_versions(name: str, *, client: TrackingClient | None = None) -> list[DatasetVersion]:
     """The versions of a dataset, oldest first."""
-    return _client(client).store.list_dataset_versions(check_dataset_name(name))
+    return client_or_default(client).store.list_dataset_versions(check_dataset_name(name))
 
 
 def record_validation(
@@ -301,12 +287,12 @@ def record_validation(
     client: TrackingClient | None = None,
 ) -> ValidationRecord:
     """Store a validation result with a dataset version and/or a run."""
-    client = _client(client)
+    client = client_or_default(client)
     version_id = None if dataset is None else lookup(dataset, client=client, with_profile=False).id
     body = result.to_dict()
     return client.store.add_validation_result(
         version_id=version_id,
-        run_id=_run_id(run),
+        run_id=run_id_of(run),
         suite=str(body.get("suite") or "suite"),
         success=bool(result.success),
         body=body,
@@ -437,7 +423,7 @@ def diff(
     a: str | DatasetVersion, b: str | DatasetVersion, *, client: TrackingClient | None = None
 ) -> DatasetDiff:
     """Compare two versions: schema and statistics for tables, files for folders."""
-    client = _client(client)
+    client = client_or_default(client)
     va, vb = lookup(a, client=client), lookup(b, client=client)
     if va.kind != vb.kind:
         raise InvalidInput(f"{va.ref} is a {va.kind.value} version and {vb.ref} a {vb.kind.value}")

@@ -20,10 +20,11 @@ from mloop.errors import InvalidInput, NotFound
 from mloop.evaluation import EvaluationResult, GateDecision
 from mloop.evaluation import Gate as _BaseGate
 from mloop.evaluation import evaluate as _evaluate
-from mloop.registry.core import client_or_default, load, resolve
+from mloop.registry.core import load, resolve
 from mloop.registry.uri import ModelRef
 from mloop.store.base import ModelVersion
 from mloop.store.registry import OWNER_KIND, check_alias
+from mloop.tracking.fluent import client_or_default
 
 if TYPE_CHECKING:
     import pandas as pd

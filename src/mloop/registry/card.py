@@ -12,9 +12,10 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mloop.registry.core import client_or_default, resolve
+from mloop.registry.core import resolve
 from mloop.registry.lineage import DataNode, Lineage, lineage
 from mloop.store.base import AliasChange, ModelRecord, ModelVersion, RegisteredModel
+from mloop.tracking.fluent import client_or_default
 
 if TYPE_CHECKING:
     from mloop.registry.uri import ModelRef

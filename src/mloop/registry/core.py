@@ -29,6 +29,7 @@ from mloop.store.base import (
     RegisteredModel,
 )
 from mloop.store.registry import OWNER_KIND, check_alias, check_model_name
+from mloop.tracking.fluent import client_or_default, run_id_of
 
 if TYPE_CHECKING:
     from mloop.models import LoadedModel, PackageManifest
@@ -57,24 +58,6 @@ __all__ = [
 PACKAGE_PREFIX = "package/"
 #: How the reason of an alias move made by :func:`rollback` starts.
 ROLLBACK = "rollback"
-
-
-def client_or_default(client: TrackingClient | None) -> TrackingClient:
-    """``client``, or the default client of the fluent API."""
-    if client is not None:
-        return client
-    from mloop.tracking.fluent import default_client
-
-    return default_client()
-
-
-def _run_id(run: object) -> str | None:
-    if run is None or isinstance(run, str):
-        return run
-    run_id = getattr(run, "id", None)
-    if not isinstance(run_id, str):
-        raise InvalidInput(f"run must be a run id or a run, got {type(run).__name__}")
-    return run_id
 
 
 # -- registering --------------------------------------------------------------------------------
@@ -106,7 +89,7 @@ def register(
     files = [(MANIFEST_FILE, own.digest, own.size)]
     files += [(n, manifest.files[n].sha256, manifest.files[n].size) for n in sorted(manifest.files)]
     client.artifacts.put_known([(digest, folder.joinpath(*n.split("/"))) for n, digest, _ in files])
-    return _create_version(client, manifest, files, name, _run_id(run), description, tags)
+    return _create_version(client, manifest, files, name, run_id_of(run), description, tags)
 
 
 def _create_version(  # noqa: PLR0917
@@ -152,7 +135,7 @@ def log_model(
 
     check_model_name(name)
     client = client_or_default(client)
-    run_id = _run_id(run)
+    run_id = run_id_of(run)
     if run_id is None:
         raise InvalidInput("log_model needs the run the model comes from")
     with tempfile.TemporaryDirectory(prefix="mloop-model-") as scratch:

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import NotFound
-from mloop.registry.core import client_or_default, resolve
+from mloop.registry.core import resolve
 from mloop.store.base import DatasetVersion, ModelVersion
+from mloop.tracking.fluent import client_or_default
 
 if TYPE_CHECKING:
     from rich.tree import Tree

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mloop.errors import InvalidState
+from mloop.errors import InvalidInput, InvalidState
 from mloop.store.base import (
     ArtifactEntry,
     DatasetVersion,
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "active_run",
+    "client_or_default",
     "create_experiment",
     "default_client",
     "delete_experiment",
@@ -58,6 +59,7 @@ __all__ = [
     "reset_default_client",
     "restore_experiment",
     "restore_run",
+    "run_id_of",
     "search_runs",
     "set_experiment",
     "set_tag",
@@ -80,6 +82,21 @@ def default_client() -> TrackingClient:
                 _default = TrackingClient()
             client = _default
     return client
+
+
+def client_or_default(client: TrackingClient | None) -> TrackingClient:
+    """``client``, or the default client when None (what every domain function takes)."""
+    return client if client is not None else default_client()
+
+
+def run_id_of(run: object) -> str | None:
+    """The id of a run given as an id, a run record or an active run (None stays None)."""
+    if run is None or isinstance(run, str):
+        return run
+    run_id = getattr(run, "id", None)
+    if not isinstance(run_id, str):
+        raise InvalidInput(f"run must be a run id or a run, got {type(run).__name__}")
+    return run_id
 
 
 def reset_default_client() -> None:
