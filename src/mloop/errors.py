@@ -15,6 +15,7 @@ Each class carries the HTTP status a server answers with, so that one handler tu
     │   ├── AlreadyExists (409)           a name that must be unique is taken
     │   ├── ParamConflict (409)           a param was already logged with another value
     │   └── InvalidState (409)            the object's state forbids this (e.g. a finished run)
+    │       └── NoPredictProba (409)      the model gives no probabilities (an AttributeError)
     ├── Forbidden (403)                   the caller may not do this
     ├── PayloadTooLarge (413)             a value or upload exceeds a documented limit
     ├── IntegrityError (500)              stored bytes or records fail verification
@@ -23,6 +24,7 @@ Each class carries the HTTP status a server answers with, so that one handler tu
     ├── BackendError (503)                a database or object store failed or is unreachable
     │   └── MigrationError (503)          the schema cannot be brought to the current revision
     ├── MissingExtra (500)                an optional dependency is not installed
+    ├── ModelCallFailed (500)             a model's own code raised while predicting
     └── WriteFailed (500)                 a background write failed; raised at the next call
 """
 
@@ -47,6 +49,8 @@ __all__ = [
     "MigrationError",
     "MissingExtra",
     "MloopError",
+    "ModelCallFailed",
+    "NoPredictProba",
     "NotFound",
     "ParamConflict",
     "PayloadTooLarge",
@@ -189,6 +193,16 @@ class MissingExtra(MloopError):
             extra=extra,
             module=module,
         )
+
+
+class ModelCallFailed(MloopError):
+    """A model's own code raised while predicting; the original exception is the cause."""
+
+    http_status = 500
+
+
+class NoPredictProba(InvalidState, AttributeError):
+    """The model gives no probabilities; an AttributeError too, so duck-typing checks work."""
 
 
 class WriteFailed(MloopError):

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from mloop.errors import InvalidInput, MloopError
+from mloop.errors import InvalidInput, MloopError, ModelCallFailed
 from mloop.evaluation.calibration import calibration as compute_calibration
 from mloop.evaluation.metrics import (
     CLASSIFICATION_METRICS,
@@ -93,7 +93,7 @@ def _call(model: Any, method: str, frame: pd.DataFrame) -> Any:
     except MloopError:
         raise
     except Exception as exc:
-        raise MloopError(
+        raise ModelCallFailed(
             f"model {_model_name(model)!r} failed in {method}() on {len(frame)} rows: "
             f"{type(exc).__name__}: {exc}",
             model=_model_name(model),

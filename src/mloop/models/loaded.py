@@ -9,23 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from mloop.errors import InvalidState, MloopError
+from mloop.errors import MloopError, ModelCallFailed, NoPredictProba
 from mloop.models.coerce import ExtraColumns, coerce_input, to_frame_or_array
 from mloop.models.flavors.base import Predictor
 from mloop.models.manifest import PackageManifest
 from mloop.models.signature import Signature
 
 __all__ = ["LoadedModel", "ModelCallFailed", "NoPredictProba"]
-
-
-class NoPredictProba(InvalidState, AttributeError):
-    """The model gives no probabilities; an AttributeError too, so duck-typing checks work."""
-
-
-class ModelCallFailed(MloopError):
-    """The model's own code raised while predicting; the original exception is the cause."""
-
-    http_status = 500
 
 
 @dataclass
