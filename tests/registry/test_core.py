@@ -222,3 +222,14 @@ def test_register_stores_the_verified_digests(
     with pytest.raises(Conflict, match="changed after it was hashed"):
         registry.register(other, "fraud", client=client)
     assert [v.version for v in registry.list_versions("fraud", client=client)] == [1]
+
+
+def test_models_load_takes_a_uri_or_a_folder(client: TrackingClient, frame: tuple) -> None:
+    import mloop
+
+    x, _ = frame
+    logged(client, frame)
+    by_uri = mloop.models.load("models:/fraud/1", client=client)
+    folder = registry.download("models:/fraud/1", client.settings.home_path / "copy", client=client)
+    by_path = mloop.models.load(folder)
+    assert (by_uri.predict(x[:5]) == by_path.predict(x[:5])).all()

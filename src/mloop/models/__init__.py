@@ -13,9 +13,12 @@ See docs/models.md for the folder format, the flavors, trust, signatures and coe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from mloop.errors import ModelCallFailed, NoPredictProba
 from mloop.models.coerce import ExtraColumns, coerce_input
 from mloop.models.flavors.base import FLAVORS, detect_flavor
-from mloop.models.loaded import LoadedModel, ModelCallFailed, NoPredictProba
+from mloop.models.loaded import LoadedModel
 from mloop.models.manifest import FORMAT_VERSION, MANIFEST_FILE, FileDigest, PackageManifest
 from mloop.models.package import load_model, read_manifest, save_model, verify_package
 from mloop.models.pyfunc_model import PythonModel
@@ -27,6 +30,9 @@ from mloop.models.signature import (
     TensorSpec,
     infer_signature,
 )
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = [
     "COLUMN_TYPES",
@@ -47,8 +53,22 @@ __all__ = [
     "coerce_input",
     "detect_flavor",
     "infer_signature",
+    "load",
     "load_model",
     "read_manifest",
     "save_model",
     "verify_package",
 ]
+
+
+def load(
+    uri_or_path: str | os.PathLike[str], *, trusted: bool = False, client: Any = None
+) -> LoadedModel:
+    """Load a model from a registry URI (``models:/name@alias``, ``models:/name/4``) or from a
+    package folder; every file is checked against its digest first."""
+    text = str(uri_or_path)
+    if text.startswith("models:/"):
+        from mloop.registry import load as load_registered
+
+        return load_registered(text, trusted=trusted, client=client)
+    return load_model(uri_or_path, trusted=trusted)
