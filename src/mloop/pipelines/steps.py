@@ -31,6 +31,11 @@ from typing import Any, Generic, NoReturn, ParamSpec, TypeVar, cast, overload
 from mloop.errors import InvalidInput
 from mloop.pipelines.graph import Graph, Ref, StepCall, check_call, json_problem
 
+if typing.TYPE_CHECKING:
+    from mloop.pipelines.executors import Executor
+    from mloop.pipelines.runner import PipelineResult
+    from mloop.tracking.client import TrackingClient
+
 __all__ = ["Output", "Pipeline", "Step", "StepOptions", "pipeline", "step"]
 
 P = ParamSpec("P")
@@ -586,6 +591,37 @@ class Pipeline:
                 "in its body (plain functions run while the graph is built, not as steps)"
             )
         return Graph(trace.nodes.values(), name=self.name, params=resolved)
+
+    def run(
+        self,
+        executor: str | Executor = "local",
+        *,
+        client: TrackingClient | None = None,
+        max_workers: int | None = None,
+        **params: Any,
+    ) -> PipelineResult:
+        """Run the pipeline with ``params`` as a tracked run (see ``mloop.pipelines.runner``);
+        raises ``StepFailed`` naming the step if one fails."""
+        from mloop.pipelines.runner import run_pipeline
+
+        return run_pipeline(self, params, executor=executor, client=client, max_workers=max_workers)
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        executor: str | Executor = "local",
+        client: TrackingClient | None = None,
+        max_workers: int | None = None,
+    ) -> PipelineResult:
+        """Re-run a failed run of this pipeline with its params, reusing the steps that
+        finished in it."""
+        from mloop.pipelines.runner import run_pipeline
+
+        return run_pipeline(
+            self, None, executor=executor, client=client, max_workers=max_workers,
+            resume_from=run_id,
+        )  # fmt: skip
 
 
 @overload
