@@ -25,6 +25,7 @@ from mloop.cli import (
     experiments,
     gc,
     models,
+    pipelines,
     runs,
 )
 from mloop.cli.session import CliSession
@@ -106,6 +107,7 @@ for _group in (
     artifacts.artifacts,
     data.data,
     models.models,
+    pipelines.pipelines,
     gc.gc,
     db.db,
     audit.audit,

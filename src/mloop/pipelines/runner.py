@@ -61,6 +61,7 @@ __all__ = [
     "StepResult",
     "cache_key",
     "explain_rerun",
+    "pipeline_ref",
     "run_pipeline",
 ]
 
@@ -620,6 +621,12 @@ def _resumable(
     return params, reusable
 
 
+def pipeline_ref(pipeline: Pipeline) -> str:
+    """``module:name`` by which ``mloop pipelines resume`` imports the pipeline again."""
+    func = pipeline.func
+    return f"{func.__module__}:{func.__qualname__}"
+
+
 def run_pipeline(
     pipeline: Pipeline,
     params: Mapping[str, Any] | None = None,
@@ -644,7 +651,11 @@ def run_pipeline(
         given, reusable = _resumable(client, pipeline, resume_from)
     graph = pipeline.graph(**given)
     _check_runnable(graph)
-    tags = {"mloop.pipeline.name": graph.name, "mloop.pipeline.graph": "graph.json"}
+    tags = {
+        "mloop.pipeline.name": graph.name,
+        "mloop.pipeline.graph": "graph.json",
+        "mloop.pipeline.ref": pipeline_ref(pipeline),
+    }
     if resume_from is not None:
         tags["mloop.pipeline.resumed_from"] = client.resolve_run_id(resume_from)
     chosen = open_executor(
