@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mloop.errors import InvalidInput
+from mloop.pipelines.scratch import scratch
 
 __all__ = ["StepFailure", "StepOutcome", "StepSpec", "execute_step", "step_ref"]
 
@@ -102,14 +101,14 @@ def execute_step(spec: StepSpec) -> StepOutcome:
     try:
         cas = open_artifact_store(spec.artifact_uri)
         step = _import_step(spec.step)
-        with tempfile.TemporaryDirectory(prefix="mloop-step-") as scratch:
+        with scratch() as work:
             values: dict[str, Any] = {}
             for name, argument in spec.arguments.items():
                 if "literal" in argument:
                     values[name] = argument["literal"]
                     continue
                 record = OutputRecord.from_dict(argument["output"])
-                folder = Path(scratch) / "in" / name
+                folder = work / "in" / name
                 cas.download_many(
                     [(digest, folder / rel) for rel, digest in argument["blobs"].items()]
                 )
@@ -126,7 +125,7 @@ def execute_step(spec: StepSpec) -> StepOutcome:
             outputs: list[dict[str, Any]] = []
             blobs: list[dict[str, str]] = []
             for index, value in enumerate(results):
-                folder = Path(scratch) / "out" / str(index)
+                folder = work / "out" / str(index)
                 record = materialise(value, folder, allow_pickle=spec.allow_pickle)
                 files = sorted(record.files)
                 refs = cas.put_files([folder.joinpath(*rel.split("/")) for rel in files])

@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
-import tempfile
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -44,6 +43,7 @@ from mloop.pipelines.execution import StepFailure, StepOutcome, StepSpec, step_r
 from mloop.pipelines.executors import Executor, open_executor, timed_out
 from mloop.pipelines.graph import Ref, StepCall, canonical_json
 from mloop.pipelines.materialisers import OutputRecord, dematerialise, registered_materialisers
+from mloop.pipelines.scratch import scratch
 from mloop.store.records import RunStatus, StepCacheEntry
 
 if TYPE_CHECKING:
@@ -147,12 +147,12 @@ class PipelineResult:
                 f"step {node_id!r} has no outputs: it {what} in run {self.run_id}", step=node_id
             )
         indexes = [index] if index is not None else list(range(len(result.outputs)))
-        with tempfile.TemporaryDirectory(prefix="mloop-output-") as scratch:
+        with scratch() as work:
             values = []
             for i in indexes:
                 if not 0 <= i < len(result.outputs):
                     raise InvalidInput(f"step {node_id!r} has {len(result.outputs)} output(s)")
-                folder = Path(scratch) / str(i)
+                folder = work / str(i)
                 self.client.artifacts.download_many(
                     [(digest, folder / rel) for rel, digest in result.blobs[i].items()]
                 )
@@ -498,15 +498,26 @@ class _Runner:
             return "".join(node.logs)
         return "".join(f"--- attempt {i} ---\n{text}" for i, text in enumerate(node.logs, 1))
 
-    def _record_outputs(self, run: ActiveRun, outputs: list[dict[str, Any]]) -> None:
+    def _record_outputs(
+        self, run: ActiveRun, outputs: list[dict[str, Any]], texts: Mapping[str, str] = {}
+    ) -> None:
+        """Record a step run's outputs (their blobs are already stored: references only) and
+        its ``outputs.json`` and text files, in one blob batch and one transaction."""
         entries = []
         for index, out in enumerate(outputs):
             record = OutputRecord.from_dict(out["record"])
             for rel, digest in sorted(out["blobs"].items()):
                 entries.append((f"outputs/{index}/{rel}", digest, record.files[rel][1]))
-        # The blobs are already in the artifact store: only references are added.
+        files = {"outputs.json": json.dumps({"outputs": outputs}, indent=2), **texts}
+        with scratch() as folder:
+            paths = []
+            for name, text in files.items():
+                path = Path(folder) / name
+                path.write_text(text, encoding="utf-8")
+                paths.append(path)
+            refs = self.client.artifacts.put_files(paths)
+        entries += [(name, ref.digest, ref.size) for name, ref in zip(files, refs, strict=True)]
         self.client.store.add_artifacts("run", run.id, entries)
-        run.log_dict({"outputs": outputs}, "outputs.json")
 
     def _finish_cached(self, node: _Node, from_run: str, outputs: list[dict[str, Any]]) -> None:
         assert node.run is not None
@@ -529,9 +540,8 @@ class _Runner:
             {"record": record, "blobs": blobs}
             for record, blobs in zip(outcome.outputs, outcome.blobs, strict=True)
         ]
-        self._record_outputs(run, outputs)
+        self._record_outputs(run, outputs, {"logs.txt": self._logs(node)})
         run.log_metrics({"seconds": node.seconds})
-        run.log_text(self._logs(node), "logs.txt")
         _system_tags(run, {_TAG + "cached": "false", _TAG + "attempts": node.attempts})
         run.end(RunStatus.FINISHED)
         options = node.call.options
