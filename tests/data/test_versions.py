@@ -236,3 +236,12 @@ def test_folder_as_table(client: TrackingClient, tmp_path: Path) -> None:
 def test_files_need_a_folder(client: TrackingClient) -> None:
     with pytest.raises(InvalidInput, match="folder"):
         versions.register("x", frame(), kind="files", client=client)
+
+
+def test_register_a_polars_frame_is_the_same_version_as_pandas(client: TrackingClient) -> None:
+    polars = pytest.importorskip("polars")
+    # No missing floats here: pandas keeps NaN as NaN, polars turns it into null (different data).
+    df = pd.DataFrame({"amount": [1.5, 2.5, 4.0], "country": ["FR", None, "DE"]})
+    from_pandas = versions.register("tx", df, client=client)
+    from_polars = versions.register("tx", polars.from_pandas(df), client=client)
+    assert from_polars.id == from_pandas.id
