@@ -58,6 +58,9 @@ from mloop.tracking.run import ActiveRun
 
 if TYPE_CHECKING:
     from mloop.autolog import autolog as autolog
+    from mloop.pipelines.steps import pipeline as pipeline
+    from mloop.pipelines.steps import step as step
+    from mloop.pipelines.sweep import sweep as sweep
     from mloop.registry.assess import Gate as Gate
     from mloop.registry.assess import evaluate as evaluate
 
@@ -111,11 +114,17 @@ __all__ = [
 ]
 
 # Subpackages with heavy imports (pandas, SciPy) load on first use, so `import mloop` stays fast.
-_LAZY_SUBPACKAGES = frozenset({"autolog", "data", "evaluation", "models", "registry"})
+_LAZY_SUBPACKAGES = frozenset({"autolog", "data", "evaluation", "models", "pipelines", "registry"})
 
 
 # Top-level names whose modules load on first use: name -> module.
-_LAZY_NAMES = {"Gate": "mloop.registry.assess", "evaluate": "mloop.registry.assess"}
+_LAZY_NAMES = {
+    "Gate": "mloop.registry.assess",
+    "evaluate": "mloop.registry.assess",
+    "pipeline": "mloop.pipelines.steps",
+    "step": "mloop.pipelines.steps",
+    "sweep": "mloop.pipelines.sweep",
+}
 
 
 def __getattr__(name: str) -> object:

@@ -27,6 +27,8 @@ from mloop.cli import (
     models,
     pipelines,
     runs,
+    schedules,
+    sweep,
 )
 from mloop.cli.session import CliSession
 from mloop.errors import MloopError
@@ -108,6 +110,9 @@ for _group in (
     data.data,
     models.models,
     pipelines.pipelines,
+    schedules.schedules,
+    schedules.scheduler,
+    sweep.sweep,
     gc.gc,
     db.db,
     audit.audit,

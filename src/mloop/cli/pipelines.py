@@ -7,7 +7,6 @@ a Python user calls.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -27,27 +26,12 @@ STEP_PREFIX = "mloop.pipeline.step."
 
 
 def load_pipeline(ref: str) -> Any:
-    """Import ``module:attribute`` and return the pipeline it names."""
-    from mloop.pipelines import Pipeline
+    """Import ``module:attribute`` (the current folder on the path) and return the pipeline."""
+    from mloop.pipelines.runner import import_pipeline
 
-    module_name, sep, attribute = ref.partition(":")
-    if not sep or not module_name or not attribute:
-        raise InvalidInput(f"pipeline {ref!r} is not MODULE:NAME (e.g. flows.training:training)")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise NotFound(
-            f"cannot import module {module_name!r} for pipeline {ref!r}: {exc}"
-        ) from None
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            raise NotFound(f"module {module_name!r} has no {attribute!r} (pipeline {ref!r})")
-        target = getattr(target, part)
-    if not isinstance(target, Pipeline):
-        raise InvalidInput(f"{ref!r} is a {type(target).__name__}, not an @mloop.pipeline")
-    return target
+    return import_pipeline(ref)
 
 
 def _run(pipeline: Any, **options: Any) -> Any:

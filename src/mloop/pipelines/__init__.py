@@ -1,14 +1,14 @@
-"""Pipelines: steps with lineage and caching (being built; issue 5).
+"""Pipelines: typed steps with lineage and caching, run in-process, on a process pool or on Ray.
 
-So far this package holds the code part of a step's cache key — ``code_digest(step)`` hashes the
-step's normalised source and the project functions, classes and constants it reaches, so that a
-change in a helper invalidates the cache — cron schedules (``CronSchedule``), and the
-definitions: ``@step``, ``@pipeline`` and the checked ``Graph`` that ``Pipeline.graph(**params)``
-traces — and the materialisers that turn step outputs into verified files (``materialise`` /
-``dematerialise``) — and the runner: ``Pipeline.run(executor=...)`` / ``run_pipeline`` run a
-pipeline as a tracked run with a child run per step, the step cache and why-rerun, retries,
-timeouts and ``resume``, on the ``local`` or ``process`` executor (``mloop.pipelines.executors``;
-the ``Executor`` protocol is what other backends implement). Sweeps and the scheduler come next.
+``@step`` and ``@pipeline`` define them; ``Pipeline.graph(**params)`` traces the body into a
+checked ``Graph`` before anything runs; ``Pipeline.run(executor=...)`` (``run_pipeline``) runs
+it as a tracked run with a child run per step, materialising outputs into the artifact store,
+skipping steps whose cache key (code digest with the helpers it calls, parameters, input
+digests, materialiser versions, ``cache_version``) matches, with retries, timeouts, ``resume``
+and why-rerun. Executors: ``local``, ``process`` (``mloop.pipelines.executors``) and ``ray``
+(``mloop.pipelines.ray_executor``). ``mloop.pipelines.sweep.sweep`` tunes parameters on Optuna,
+with its storage in mloop's database; ``mloop.pipelines.scheduler`` runs pipelines on cron
+schedules (``CronSchedule``) under database leases.
 """
 
 from mloop.pipelines.code_digest import CodeDigest, code_digest

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import importlib
 import json
 import time
 import traceback
@@ -61,6 +62,7 @@ __all__ = [
     "StepResult",
     "cache_key",
     "explain_rerun",
+    "import_pipeline",
     "pipeline_ref",
     "run_pipeline",
 ]
@@ -635,6 +637,28 @@ def pipeline_ref(pipeline: Pipeline) -> str:
     """``module:name`` by which ``mloop pipelines resume`` imports the pipeline again."""
     func = pipeline.func
     return f"{func.__module__}:{func.__qualname__}"
+
+
+def import_pipeline(ref: str) -> Pipeline:
+    """Import ``module:attribute`` and return the pipeline it names."""
+    from mloop.pipelines.steps import Pipeline
+
+    module_name, sep, attribute = ref.partition(":") if isinstance(ref, str) else ("", "", "")
+    if not sep or not module_name or not attribute:
+        raise InvalidInput(f"pipeline {ref!r} is not MODULE:NAME (e.g. flows.training:training)")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise NotFound(
+            f"cannot import module {module_name!r} for pipeline {ref!r}: {exc}"
+        ) from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise NotFound(f"module {module_name!r} has no {attribute!r} (pipeline {ref!r})")
+        target = getattr(target, part)
+    if not isinstance(target, Pipeline):
+        raise InvalidInput(f"{ref!r} is a {type(target).__name__}, not an @mloop.pipeline")
+    return target
 
 
 def run_pipeline(
