@@ -23,6 +23,7 @@ from mloop.tracking.client import TrackingClient
 PKG = "schedproj"
 FLOW = """
 import os
+import time
 
 from mloop.pipelines import pipeline, step
 
@@ -32,8 +33,9 @@ def load(n: int) -> list:
     return list(range(n))
 
 
-@step
+@step(cache=False)
 def total(values: list) -> int:
+    time.sleep(float(os.environ.get("SCHEDPROJ_SLEEP", "0")))
     if os.environ.get("SCHEDPROJ_FAIL"):
         raise RuntimeError("total failed on purpose")
     return sum(values)
@@ -238,3 +240,33 @@ def test_run_forever_stops_on_sigterm_after_the_current_fire(client: TrackingCli
         timer.cancel()
     assert signal.getsignal(signal.SIGTERM) is before
     assert sch.get_schedule("nightly", client=client).last_run_id is not None
+
+
+def test_a_long_fire_keeps_its_lease(
+    client: TrackingClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    monkeypatch.setenv("SCHEDPROJ_SLEEP", "3")
+    due = _due(client)
+    a = sch.Scheduler(client, owner="a", lease_seconds=1)
+    other = TrackingClient()
+    fires: list[sch.FireResult] = []
+    try:
+        firing = threading.Thread(target=lambda: fires.extend(a.tick(now=due)))
+        firing.start()
+        time.sleep(2)  # past a's first lease: it must have been renewed meanwhile
+        assert sch.Scheduler(other, owner="b", lease_seconds=1).tick(now=due + 2_000) == []
+        firing.join(timeout=60)
+    finally:
+        other.close()
+    assert len(fires) == 1 and fires[0].recorded
+
+
+def test_renewing_a_lost_lease_fails(client: TrackingClient) -> None:
+    due = _due(client)
+    [claimed] = client.store.claim_due_schedules("a", now=due, lease_ms=1_000)
+    assert client.store.renew_schedule_lease(claimed.id, "a", lease_until=due + 5_000)
+    assert not client.store.renew_schedule_lease(claimed.id, "b", lease_until=due + 9_000)
+    assert client.store.get_schedule("nightly").lease_until == due + 5_000

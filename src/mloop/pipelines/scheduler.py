@@ -208,6 +208,26 @@ class Scheduler:
             fired.append(self._fire(claimed[0], at, clock=now is None))
         return fired
 
+    def _keep_lease(self, schedule: Schedule, at: int) -> threading.Event:
+        """Renew the schedule's lease every third of its length while it fires, so a run longer
+        than the lease is never fired again by another scheduler; set the event to stop."""
+        done = threading.Event()
+        every = max(self.lease_ms / 3000, 0.05)
+        started = time.monotonic()  # on the tick's clock: ``at`` plus the time spent firing
+
+        def renew() -> None:
+            while not done.wait(every):
+                elapsed = int((time.monotonic() - started) * 1000)
+                held = self.client.store.renew_schedule_lease(
+                    schedule.id, self.owner, lease_until=at + elapsed + self.lease_ms
+                )
+                if not held:
+                    log.warning("schedule %r: lease lost while firing", schedule.name)
+                    return
+
+        threading.Thread(target=renew, name=f"mloop-lease-{schedule.id}", daemon=True).start()
+        return done
+
     def _fire(self, schedule: Schedule, at: int, *, clock: bool) -> FireResult:
         run_id: str | None = None
         error: str | None = None
@@ -219,6 +239,7 @@ class Scheduler:
             cron, status, error = None, "ERROR", exc.message
         if cron is not None:
             log.info("schedule %r: running %s", schedule.name, schedule.pipeline)
+            renewing = self._keep_lease(schedule, at)
             try:
                 pipeline = import_pipeline(schedule.pipeline)
                 result = run_pipeline(pipeline, schedule.params, client=self.client)
@@ -231,6 +252,8 @@ class Scheduler:
                 error = (
                     exc.message if isinstance(exc, MloopError) else f"{type(exc).__name__}: {exc}"
                 )
+            finally:
+                renewing.set()
         if error is not None:
             log.error("schedule %r (run %s): %s: %s", schedule.name, run_id, status, error)
         # Schedule from when the fire ended (the clock) or from the injected ``now``: fires

@@ -451,6 +451,10 @@ class MetadataStore(ABC):
         in one conditional update, and return them: two schedulers never hold one at once."""
 
     @abstractmethod
+    def renew_schedule_lease(self, schedule_id: int, owner: str, *, lease_until: int) -> bool:
+        """Extend a held lease to ``lease_until``; False if ``owner`` no longer holds it."""
+
+    @abstractmethod
     def finish_schedule_fire(
         self, schedule_id: int, owner: str, *, fired_at: int, next_fire_at: int,
         run_id: str | None, actor: str,

@@ -237,6 +237,18 @@ class PipelineTables(StorePart):
             ).all()
         return sorted((_schedule(r) for r in rows), key=lambda x: (x.next_fire_at, x.id))
 
+    def renew_schedule_lease(self, schedule_id: int, owner: str, *, lease_until: int) -> bool:
+        """Extend a held lease to ``lease_until``; False if ``owner`` no longer holds it."""
+        sc = s.schedules
+        with self._write() as conn:
+            renewed = conn.execute(
+                update(sc)
+                .where(sc.c.id == schedule_id, sc.c.lease_owner == owner)
+                .values(lease_until=lease_until)
+                .returning(sc.c.id)
+            ).first()
+        return renewed is not None
+
     def finish_schedule_fire(
         self, schedule_id: int, owner: str, *, fired_at: int, next_fire_at: int,
         run_id: str | None, actor: str,
