@@ -45,7 +45,7 @@ from mloop.pipelines.executors import Executor, open_executor, timed_out
 from mloop.pipelines.graph import Ref, StepCall, canonical_json
 from mloop.pipelines.materialisers import OutputRecord, dematerialise, registered_materialisers
 from mloop.pipelines.scratch import scratch
-from mloop.store.records import RunStatus, StepCacheEntry
+from mloop.store.records import DatasetKind, NewDatasetVersion, RunStatus, StepCacheEntry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -70,6 +70,9 @@ __all__ = [
 #: The version of the cache key's recipe; part of every key.
 CACHE_FORMAT = "mloop-step-cache/1"
 _TAG = "mloop.step."
+#: Materialisers whose output is one table, recorded as a dataset version; its file.
+TABLE_MATERIALISERS = frozenset({"pandas", "arrow", "polars"})
+TABLE_BLOB = "table.parquet"
 _MAX_TAG = 8_000
 _MAX_PARAM = 6_000
 
@@ -328,6 +331,7 @@ class _Runner:
         self.in_flight: dict[Future[StepOutcome], str] = {}
         self.retries: list[tuple[float, int, str]] = []  # (due, order, node id)
         self.failed: tuple[str, StepFailure] | None = None
+        self.table_versions: dict[tuple[str, int], int] = {}  # (node, output) -> version id
 
     # -- the loop --
     def run(self) -> None:
@@ -521,10 +525,46 @@ class _Runner:
         entries += [(name, ref.digest, ref.size) for name, ref in zip(files, refs, strict=True)]
         self.client.store.add_artifacts("run", run.id, entries)
 
+    def _register_tables(self, node: _Node, run: ActiveRun, outputs: list[dict[str, Any]]) -> None:
+        """Record table outputs as dataset versions (``<pipeline>.<node>[.<index>]``, made by
+        this step run, from the versions it read) and those inputs on the step run, so lineage
+        runs from step to step. The Parquet blob is already stored: nothing is copied."""
+        store, call = self.client.store, node.call
+        read: list[tuple[int, str]] = []
+        for name, (ref, _, _) in self._inputs(call).items():
+            version_id = self.table_versions.get((ref.node, ref.index or 0))
+            if version_id is not None:
+                read.append((version_id, name[:64]))
+        if read:
+            store.log_run_inputs(run.id, read, actor=self.client.settings.actor)
+        for index, out in enumerate(outputs):
+            record = OutputRecord.from_dict(out["record"])
+            blob = out["blobs"].get(TABLE_BLOB)
+            meta = record.metadata
+            if record.materialiser not in TABLE_MATERIALISERS or blob is None:
+                continue
+            size = record.files[TABLE_BLOB][1]
+            suffix = f".{index}" if len(outputs) > 1 else ""
+            new = NewDatasetVersion(
+                digest=str(meta["digest"]), kind=DatasetKind.TABLE, storage_digest=blob,
+                size=size, files=[("data.parquet", blob, size)],
+                schema=[
+                    {"name": n, "type": str(ty), "nullable": True}
+                    for n, ty in zip(meta.get("columns", []), meta.get("types", []), strict=False)
+                ],
+                num_rows=int(meta.get("rows", 0)), parents=[v for v, _ in read], run_id=run.id,
+                description=f"output {index} of step {call.id!r} of pipeline {self.graph.name!r}",
+            )  # fmt: skip
+            version, _ = store.create_dataset_version(
+                f"{self.graph.name}.{call.id}{suffix}", new, actor=self.client.settings.actor
+            )
+            self.table_versions[(call.id, index)] = version.id
+
     def _finish_cached(self, node: _Node, from_run: str, outputs: list[dict[str, Any]]) -> None:
         assert node.run is not None
         run = node.run
         self._record_outputs(run, outputs)
+        self._register_tables(node, run, outputs)
         _system_tags(
             run, {_TAG + "cached": "true", _TAG + "cached_from": from_run, _TAG + "attempts": 0}
         )
@@ -543,6 +583,7 @@ class _Runner:
             for record, blobs in zip(outcome.outputs, outcome.blobs, strict=True)
         ]
         self._record_outputs(run, outputs, {"logs.txt": self._logs(node)})
+        self._register_tables(node, run, outputs)
         run.log_metrics({"seconds": node.seconds})
         _system_tags(run, {_TAG + "cached": "false", _TAG + "attempts": node.attempts})
         run.end(RunStatus.FINISHED)
