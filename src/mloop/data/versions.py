@@ -10,6 +10,7 @@ leaves no half-registered version (only unreferenced blobs, which garbage collec
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -143,20 +144,8 @@ def register(
         if existing is not None:
             return existing
         new = _table_version(client, table, digest)
-    new = NewDatasetVersion(
-        digest=new.digest,
-        kind=new.kind,
-        storage_digest=new.storage_digest,
-        size=new.size,
-        files=new.files,
-        schema=new.schema,
-        num_rows=new.num_rows,
-        num_files=new.num_files,
-        profile=new.profile,
-        parents=parent_ids,
-        run_id=run_id,
-        description=description,
-        tags=tag_map,
+    new = dataclasses.replace(
+        new, parents=parent_ids, run_id=run_id, description=description, tags=tag_map
     )
     version, _ = client.store.create_dataset_version(name, new, actor=client.settings.actor)
     return version

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from mloop.errors import InvalidInput, InvalidName, NotFound
+from mloop.errors import InvalidInput, NotFound
 from mloop.store import queries as q
 from mloop.store import schema as s
 from mloop.store.base import (
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
-    "DATASET_NAME",
     "OWNER_KIND",
     "DatasetTables",
     "check_dataset_name",
@@ -43,8 +42,6 @@ __all__ = [
     "parse_ref",
 ]
 
-#: What a dataset name is made of: it appears in ``name@vN`` references and in paths.
-DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: owner_kind of the artifact rows that keep a version's blobs.
 OWNER_KIND = "dataset_version"
 CONTEXT_LEN = 64
@@ -52,12 +49,7 @@ CONTEXT_LEN = 64
 
 def check_dataset_name(name: object) -> str:
     """Return ``name`` if it is a valid dataset name; raise InvalidName otherwise."""
-    if not isinstance(name, str) or not DATASET_NAME.fullmatch(name):
-        raise InvalidName(
-            f"dataset name {q.short(str(name))!r} is invalid: use 1-128 letters, digits, '.', "
-            "'_' or '-', starting with a letter or digit (e.g. transactions or fraud.v2)"
-        )
-    return name
+    return q.check_object_name("dataset", name, "transactions or fraud.v2")
 
 
 _REF = re.compile(r"(?P<name>[^@\s]+)(?:@(?:v(?P<v>\d+)|(?P<n>\d+)|(?P<latest>latest)))?")

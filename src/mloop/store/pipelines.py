@@ -22,10 +22,8 @@ from mloop.store.datasets import dumps, loads
 from mloop.store.part import StorePart
 from mloop.store.records import Schedule, StepCacheEntry
 
-__all__ = ["SCHEDULE_NAME", "PipelineTables", "check_schedule_name"]
+__all__ = ["PipelineTables", "check_schedule_name"]
 
-#: What a schedule's name is made of.
-SCHEDULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 _SCHEDULE_COLUMNS = (
     s.schedules.c.id, s.schedules.c.name, s.schedules.c.pipeline, s.schedules.c.cron,
@@ -37,14 +35,7 @@ _SCHEDULE_COLUMNS = (
 
 def check_schedule_name(name: object) -> str:
     """Return ``name`` if it is a valid schedule name; raise InvalidName otherwise."""
-    from mloop.errors import InvalidName
-
-    if not isinstance(name, str) or not SCHEDULE_NAME.fullmatch(name):
-        raise InvalidName(
-            f"schedule name {q.short(str(name))!r} is invalid: use 1-128 letters, digits, '.', "
-            "'_' or '-', starting with a letter or digit (e.g. nightly-training)"
-        )
-    return name
+    return q.check_object_name("schedule", name, "nightly-training")
 
 
 def _schedule(row: Any) -> Schedule:

@@ -67,6 +67,21 @@ def chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[i : i + IN_CHUNK]
 
 
+#: What the name of a dataset, registered model or schedule is made of: it appears in
+#: references (``name@v3``, ``models:/name@alias``) and in paths.
+OBJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_object_name(kind: str, name: object, example: str) -> str:
+    """Return ``name`` if it matches :data:`OBJECT_NAME`; raise InvalidName naming ``kind``."""
+    if not isinstance(name, str) or not OBJECT_NAME.fullmatch(name):
+        raise InvalidName(
+            f"{kind} name {short(str(name))!r} is invalid: use 1-128 letters, digits, '.', '_' "
+            f"or '-', starting with a letter or digit (e.g. {example})"
+        )
+    return name
+
+
 def check_key(kind: str, key: str, limit: int = s.KEY_LEN) -> None:
     """Raise InvalidName unless ``key`` is a non-empty string of at most ``limit`` characters
     (checked here so that SQLite, which ignores VARCHAR lengths, behaves like PostgreSQL)."""

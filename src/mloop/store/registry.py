@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALIAS_NAME",
-    "MODEL_NAME",
     "OWNER_KIND",
     "RECORD_KINDS",
     "PolicyCheck",
@@ -45,8 +44,6 @@ __all__ = [
     "check_model_name",
 ]
 
-#: What a registered model's name is made of: it appears in ``models:/name@alias`` URIs.
-MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: What an alias is made of; it must not look like a version number.
 ALIAS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 #: owner_kind of the artifact rows that keep a version's files.
@@ -57,12 +54,7 @@ RECORD_KINDS = ("evaluation", "gate", "approval")
 
 def check_model_name(name: object) -> str:
     """Return ``name`` if it is a valid registered-model name; raise InvalidName otherwise."""
-    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
-        raise InvalidName(
-            f"model name {q.short(str(name))!r} is invalid: use 1-128 letters, digits, '.', '_' "
-            "or '-', starting with a letter or digit (e.g. fraud-detector)"
-        )
-    return name
+    return q.check_object_name("model", name, "fraud-detector")
 
 
 def check_alias(alias: object) -> str:
