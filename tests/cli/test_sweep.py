@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,30 @@ def test_sweep_step_table(invoke: Invoke, project: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "best: trial" in result.stdout
+
+
+@pytest.mark.slow
+def test_sweep_trials_on_worker_processes(invoke: Invoke, project: Path) -> None:
+    found = as_json(
+        invoke(
+            "sweep", "swcli.flows:quad", "--space", "x=float:0:4", "--trials", "3",
+            "--metric", "q", "--workers", "2", "--trial-executor", "process", "--json",
+        )
+    )  # fmt: skip
+    assert [t["state"] for t in found["trials"]] == ["COMPLETE"] * 3
+    for trial in found["trials"]:
+        shown = as_json(invoke("runs", "show", trial["run_id"], "--json"))
+        assert shown["parent"]["id"] == found["run_id"]
+        assert shown["run"]["pid"] != os.getpid()
+
+
+def test_sweep_bad_trial_executor(invoke: Invoke, project: Path) -> None:
+    result = invoke(
+        "sweep", "swcli.flows:quad", "--space", "x=float:0:4", "--metric", "q",
+        "--trial-executor", "fork",
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "fork" in result.output and "thread" in result.output
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,11 @@ def parse_space_option(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Trials at once.")  # fmt: skip
 @click.option(
+    "--trial-executor", type=click.Choice(["thread", "process", "ray"]), default="thread",
+    show_default=True,
+    help="Where whole trials run: threads of this process, worker processes, or Ray tasks.",
+)  # fmt: skip
+@click.option(
     "--executor", type=click.Choice(["local", "process", "ray"]), default="local",
     show_default=True, help="Where a pipeline's steps run within a trial.",
 )  # fmt: skip
@@ -123,6 +128,7 @@ def sweep(
     direction: str,
     params: tuple[str, ...],
     workers: int,
+    trial_executor: str,
     executor: str,
     register_as: str | None,
     as_json: bool,
@@ -135,6 +141,8 @@ def sweep(
           --space lr=float:1e-3:1e-1:log --trials 20 --metric evaluate.roc_auc
       mloop sweep flows.training:training --space kind=cat:a,b --metric evaluate.loss \\
           --direction minimize --workers 2 --register-as churn
+      mloop sweep flows.training:training --space depth=int:2:8 --metric evaluate.roc_auc \\
+          --workers 4 --trial-executor process
     """
     from mloop.pipelines.sweep import sweep as run_sweep
 
@@ -142,11 +150,11 @@ def sweep(
     result = run_sweep(
         target, parse_space_option(space), n_trials=trials, metric=metric, direction=direction,
         params=parse_params(params), executor=executor, max_workers=workers,
-        register_as=register_as, client=session.client,
+        trial_executor=trial_executor, register_as=register_as, client=session.client,
     )  # fmt: skip
     rows: list[dict[str, Any]] = [
         {"number": t.number, "state": t.state, "value": t.value, "params": t.params,
-         "run_id": t.run_id, "pipeline_run_id": t.pipeline_run_id}
+         "run_id": t.run_id, "pipeline_run_id": t.pipeline_run_id, "error": t.error}
         for t in result.trials
     ]  # fmt: skip
     registered = result.registered

@@ -14,11 +14,13 @@ number) or ``metric`` names a key of the dict it returns.
 Pruning is real but opt-in: code running in a trial calls :func:`report` with intermediate
 values; the pruner (median by default) compares them with earlier trials and, when the trial
 should stop, ``report`` raises ``optuna.TrialPruned`` and the trial ends PRUNED (its run KILLED).
-``report`` reaches the trial only when the code runs on the trial's own thread — a step target,
-or a pipeline on the ``local`` executor; elsewhere it does nothing.
+``report`` reaches the trial from the code running on the trial's own thread — a step target,
+or a pipeline on the ``local`` executor — wherever the trial runs; elsewhere it does nothing.
 
-Trials run in parallel on ``max_workers`` threads (Optuna's ``n_jobs``); a pipeline's steps run
-on ``executor`` (``local``, ``process`` or ``ray``) within each trial.
+``max_workers`` trials run at once on ``trial_executor``: ``"thread"`` (threads of this process,
+Optuna's ``n_jobs``), ``"process"`` (``spawn``-started worker processes) or ``"ray"`` (one Ray
+task per trial); see :mod:`mloop.pipelines.sweep_workers`. A pipeline's steps run on
+``executor`` (``local``, ``process`` or ``ray``) within each trial.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 import contextvars
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import AlreadyExists, InvalidInput, MissingExtra
@@ -36,27 +38,35 @@ from mloop.store.records import RunStatus
 if TYPE_CHECKING:
     import optuna
 
+    from mloop.config import Settings
+    from mloop.pipelines.runner import StepResult
+    from mloop.pipelines.sweep_workers import TrialJob, TrialOutcome
     from mloop.store.records import ModelVersion
     from mloop.tracking.client import TrackingClient
     from mloop.tracking.run import ActiveRun
 
-__all__ = ["SweepResult", "TrialResult", "parse_space", "report", "sweep"]
+__all__ = ["TRIAL_EXECUTORS", "SweepResult", "TrialResult", "parse_space", "report", "sweep"]
 
 _TAG = "mloop.sweep."
 _KINDS = ("int", "float", "categorical")
+#: Where whole trials run: threads of the sweep process, worker processes, or Ray tasks.
+TRIAL_EXECUTORS = ("thread", "process", "ray")
 _CURRENT_TRIAL: contextvars.ContextVar[Any] = contextvars.ContextVar("mloop_trial", default=None)
 
 
 @dataclass(frozen=True)
 class TrialResult:
-    """One trial: its Optuna number, state, params, metric value and tracked run."""
+    """One trial: its Optuna number, state, params, metric value, tracked run and error (a
+    FAIL trial's ``Type: message``). ``run_id`` is None only for a trial whose worker died
+    before it started its run."""
 
     number: int
     state: str
     params: dict[str, Any]
     value: float | None
-    run_id: str
+    run_id: str | None
     pipeline_run_id: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,8 @@ def _optuna() -> Any:
 
 def report(value: float, step: int) -> None:
     """Report an intermediate metric value of the running trial; raises ``optuna.TrialPruned``
-    when the pruner says to stop. Does nothing outside a sweep trial's thread."""
+    when the pruner says to stop. Works on a trial's own thread on every trial executor (a
+    worker talks to the study in the database); does nothing outside a sweep trial."""
     trial = _CURRENT_TRIAL.get()
     if trial is None:
         return
@@ -229,22 +240,51 @@ def _split_metric(metric: str, nodes: Mapping[str, Any]) -> tuple[str, str | Non
 # --- the sweep --------------------------------------------------------------------------------
 
 
-def _study_storage(client: TrackingClient, optuna: Any) -> Any:
+def _study_storage(settings: Settings, optuna: Any, *, create_tables: bool = True) -> Any:
     """Optuna's RDB storage on mloop's database. Optuna would stamp or check its own Alembic
     revision in ``alembic_version`` — the table mloop's migrations own — so its compatibility
-    check is skipped: mloop's revision stays as it is."""
+    check is skipped: mloop's revision stays as it is.
+
+    On SQLite, several processes write the study at once (trials on worker processes), so every
+    Optuna transaction starts with ``BEGIN IMMEDIATE`` under the busy timeout, as mloop's own
+    writes do: a deferred transaction that reads and then writes would otherwise fail at once
+    with "database is locked" when another process wrote in between (WAL mode)."""
+    from sqlalchemy import event
     from sqlalchemy.engine import make_url
 
-    uri = client.settings.tracking_uri
+    uri = settings.tracking_uri
     kwargs: dict[str, Any] = {}
-    if make_url(uri).get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": client.settings.sqlite_busy_timeout}
+    sqlite = make_url(uri).get_backend_name() == "sqlite"
+    if sqlite:
+        kwargs["connect_args"] = {"timeout": settings.sqlite_busy_timeout}
     else:
         from mloop.store.postgres import normalize_uri
 
         uri = normalize_uri(uri)
         kwargs["pool_pre_ping"] = True
-    return optuna.storages.RDBStorage(uri, engine_kwargs=kwargs, skip_compatibility_check=True)
+    storage = optuna.storages.RDBStorage(
+        uri, engine_kwargs=kwargs, skip_compatibility_check=True,
+        skip_table_creation=not create_tables,
+    )  # fmt: skip
+    if sqlite:
+        engine = storage.engine
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # the "begin" hook below starts transactions
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        engine.dispose()  # connections made before the hooks were attached
+    return storage
+
+
+def _close_storage(storage: Any) -> None:
+    """Close the connections of a storage made by :func:`_study_storage`."""
+    storage.remove_session()
+    storage.engine.dispose()
 
 
 def _pruner(optuna: Any, pruner: Any) -> Any:
@@ -259,6 +299,10 @@ def _pruner(optuna: Any, pruner: Any) -> Any:
     )
 
 
+class _TrialFailed(Exception):
+    """A trial that failed (its error is recorded on its run); Optuna marks it FAIL."""
+
+
 @dataclass
 class _Sweep:
     target: Pipeline | Step[..., Any]
@@ -269,78 +313,70 @@ class _Sweep:
     client: TrackingClient
     root: ActiveRun
     optuna: Any
+    study_name: str
+    keep_output: bool
+    pruner: Any = None
+    target_ref: str = ""
+    settings: Settings | None = None
     trials: dict[int, TrialResult] = field(default_factory=dict)
-    pipeline_runs: dict[int, Any] = field(default_factory=dict)
-    step_values: dict[int, Any] = field(default_factory=dict)
+    steps: dict[int, dict[str, StepResult]] = field(default_factory=dict)
+    outputs: dict[int, Any] = field(default_factory=dict)
     fatal: InvalidInput | None = None
 
+    def job(self, trial: Any) -> TrialJob:
+        """Sample a trial's params and describe the trial for whoever runs it."""
+        from mloop.pipelines.sweep_workers import TrialJob
+
+        return TrialJob(
+            target=self.target_ref, number=trial.number,
+            trial_id=trial._trial_id,  # Optuna's storage id; load_study + Trial need it
+            params=_suggest(trial, self.space), fixed=self.fixed, metric=self.metric,
+            executor=self.executor, sweep_run_id=self.root.id, study_name=self.study_name,
+            settings=self.settings or self.client.settings, pruner=self.pruner,
+            keep_output=self.keep_output,
+        )  # fmt: skip
+
+    def record(self, outcome: TrialOutcome, params: dict[str, Any]) -> None:
+        """Keep a trial's outcome; a metric the target does not produce stops the sweep."""
+        self.trials[outcome.number] = TrialResult(
+            outcome.number, outcome.state, params, None, outcome.run_id,
+            outcome.pipeline_run_id, outcome.error,
+        )  # fmt: skip
+        if outcome.steps is not None:
+            self.steps[outcome.number] = outcome.steps
+        if outcome.output is not None:
+            self.outputs[outcome.number] = outcome.output
+        if outcome.fatal is not None and self.fatal is None:
+            self.fatal = InvalidInput(outcome.fatal, field="metric")
+
     def objective(self, trial: optuna.Trial) -> float:
-        from mloop.pipelines.runner import _param_text, _system_tags
+        """One trial on this process's thread (``trial_executor="thread"``)."""
+        from mloop.pipelines.sweep_workers import run_trial
 
-        params = _suggest(trial, self.space)
-        run = self.client.start_run(
-            run_name=f"trial-{trial.number}", parent=self.root, capture_source=False
-        )
-        _system_tags(run, {_TAG + "trial.number": trial.number, _TAG + "trial.state": "RUNNING"})
-        run.log_params({k: _param_text(v) for k, v in params.items()})
-        token = _CURRENT_TRIAL.set(trial)
-        pipeline_run: str | None = None
-        state, status = "FAIL", RunStatus.FAILED
-        try:
-            value, pipeline_run = self._evaluate(trial, {**self.fixed, **params})
-            run.log_metrics({self.metric: value})
-            state, status = "COMPLETE", RunStatus.FINISHED
-            return value
-        except self.optuna.TrialPruned:
-            state, status = "PRUNED", RunStatus.KILLED
-            raise
-        except Exception as exc:
-            if _pruned_step(exc):
-                state, status = "PRUNED", RunStatus.KILLED
-                raise self.optuna.TrialPruned(str(exc)) from exc
-            raise
-        finally:
-            _CURRENT_TRIAL.reset(token)
-            tags: dict[str, Any] = {_TAG + "trial.state": state}
-            if pipeline_run is not None:
-                tags[_TAG + "pipeline_run"] = pipeline_run
-            _system_tags(run, tags)
-            run.end(status)
-            self.trials[trial.number] = TrialResult(
-                trial.number, state, params, None, run.id, pipeline_run
-            )
-
-    def _evaluate(self, trial: Any, params: dict[str, Any]) -> tuple[float, str | None]:
-        from mloop.pipelines.runner import run_pipeline
-
-        if isinstance(self.target, Step):
-            value = self.target.call_with(params)
-            self.step_values[trial.number] = value
-            key = None if _number(value) else self.metric
-            what = f"the return value of step {self.target.name!r}"
-            return self.read_metric(value, key, what, trial), None
-        result = run_pipeline(self.target, params, executor=self.executor, client=self.client)
-        self.pipeline_runs[trial.number] = result
-        node, key = _split_metric(self.metric, result.steps)
-        what = f"the output of step {node!r}"
-        return self.read_metric(result.output(node), key, what, trial), result.run_id
-
-    def read_metric(self, value: Any, key: str | None, what: str, trial: Any) -> float:
-        """The metric, or stop the whole study: a metric the target does not produce is a
-        mistake in the sweep, not a bad trial."""
-        try:
-            return _from_value(value, key, what)
-        except InvalidInput as exc:
-            if self.fatal is None:
-                self.fatal = exc
+        job = self.job(trial)
+        outcome = run_trial(self.client, self.target, job, trial)
+        self.record(outcome, job.params)
+        if outcome.fatal is not None:
             trial.study.stop()
-            raise
+        if outcome.state == "COMPLETE":
+            assert outcome.value is not None
+            return outcome.value
+        if outcome.state == "PRUNED":
+            raise self.optuna.TrialPruned()
+        raise _TrialFailed(outcome.error)
 
 
 def _pruned_step(exc: BaseException) -> bool:
     """A step that raised ``TrialPruned`` inside a pipeline comes back wrapped as StepFailed."""
     failure = getattr(exc, "failure", None)
     return failure is not None and str(getattr(failure, "type", "")).endswith(".TrialPruned")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InvalidInput(
+            f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}", field=name
+        )
 
 
 def sweep(
@@ -353,6 +389,7 @@ def sweep(
     params: Mapping[str, Any] | None = None,
     executor: str = "local",
     max_workers: int = 1,
+    trial_executor: str = "thread",
     pruner: Any = None,
     study_name: str | None = None,
     register_as: str | None = None,
@@ -362,12 +399,14 @@ def sweep(
     """Search ``space`` for the params of ``target`` (a pipeline or a step) that give the best
     ``metric``, with ``n_trials`` Optuna trials, each a child run of one sweep run.
 
-    ``params`` are fixed params passed to every trial; ``max_workers`` trials run at once (on
-    threads); a pipeline's steps run on ``executor``. ``register_as`` registers the best
-    trial's model (its ``NODE`` output, or the step's return value) as a new version of that
-    model, tagged ``mloop.sweep.candidate=true``. ``seed`` seeds Optuna's TPE sampler.
+    ``params`` are fixed params passed to every trial. ``max_workers`` trials run at once on
+    ``trial_executor``: ``"thread"`` (threads of this process), ``"process"`` (worker
+    processes) or ``"ray"`` (Ray tasks); for the last two the target must be importable as
+    ``module:qualname``. A pipeline's steps run on ``executor`` within each trial.
+    ``register_as`` registers the best trial's model (its ``NODE`` output, or the step's return
+    value) as a new version of that model, tagged ``mloop.sweep.candidate=true``. ``seed``
+    seeds Optuna's TPE sampler.
     """
-    from mloop.pipelines.runner import _param_text, _system_tags
     from mloop.tracking import default_client
 
     if not isinstance(target, (Pipeline, Step)):
@@ -385,6 +424,7 @@ def sweep(
         raise InvalidInput(f"max_workers must be a whole number >= 1, got {max_workers!r}")
     if direction not in ("maximize", "minimize"):
         raise InvalidInput(f"direction must be 'maximize' or 'minimize', got {direction!r}")
+    _check_choice("trial_executor", trial_executor, TRIAL_EXECUTORS)
     if not isinstance(metric, str) or not metric:
         raise InvalidInput("metric must name the value to optimise, e.g. 'evaluate.roc_auc'")
     if isinstance(target, Pipeline):
@@ -393,10 +433,57 @@ def sweep(
     optuna = _optuna()
     chosen_pruner = _pruner(optuna, pruner)
     client = client or default_client()
+    ref, settings, pool = "", None, None
+    if trial_executor != "thread":
+        from mloop.pipelines.sweep_workers import check_shippable, open_pool, shippable_settings
+
+        ref = check_shippable(target, trial_executor, chosen_pruner)
+        settings = shippable_settings(client.settings, trial_executor)
+        pool = open_pool(trial_executor, max_workers, settings)  # Ray: connect and check first
+    try:
+        return _run_sweep(
+            target, checked, fixed, n_trials=n_trials, metric=metric, direction=direction,
+            executor=executor, max_workers=max_workers, trial_executor=trial_executor,
+            pruner=chosen_pruner, study_name=study_name, register_as=register_as, seed=seed,
+            client=client, ref=ref, settings=settings, pool=pool,
+        )  # fmt: skip
+    finally:
+        if pool is not None:
+            pool.shutdown(interrupted=True)  # a finished sweep has shut it down already
+
+
+def _run_sweep(
+    target: Pipeline | Step[..., Any],
+    checked: dict[str, dict[str, Any]],
+    fixed: dict[str, Any],
+    *,
+    n_trials: int,
+    metric: str,
+    direction: str,
+    executor: str,
+    max_workers: int,
+    trial_executor: str,
+    pruner: Any,
+    study_name: str | None,
+    register_as: str | None,
+    seed: int | None,
+    client: TrackingClient,
+    ref: str,
+    settings: Settings | None,
+    pool: Any,
+) -> SweepResult:
+    from mloop.pipelines.runner import _param_text, _system_tags
+
+    optuna = _optuna()
     name = target.name
     root = client.start_run(name, run_name=f"sweep-{name}", capture_source=False)
     study_name = study_name or f"mloop-sweep-{root.id}"
-    state = _Sweep(target, checked, fixed, metric, executor, client, root, optuna)
+    state = _Sweep(
+        target, checked, fixed, metric, executor, client, root, optuna, study_name,
+        keep_output=register_as is not None and isinstance(target, Step), pruner=pruner,
+        target_ref=ref, settings=settings,
+    )  # fmt: skip
+    storage: Any = None
     try:
         _system_tags(
             root,
@@ -407,16 +494,18 @@ def sweep(
                 _TAG + "direction": direction,
                 _TAG + "study": study_name,
                 _TAG + "n_trials": n_trials,
+                _TAG + "trial_executor": trial_executor,
             },
         )
         root.log_params({k: _param_text(v) for k, v in fixed.items()})
         root.log_dict({"space": checked}, "space.json")
+        storage = _study_storage(client.settings, optuna)
         try:
             study = optuna.create_study(
-                storage=_study_storage(client, optuna),
+                storage=storage,
                 study_name=study_name,
                 direction=direction,
-                pruner=chosen_pruner,
+                pruner=pruner,
                 sampler=optuna.samplers.TPESampler(seed=seed),
             )
         except optuna.exceptions.DuplicatedStudyError:
@@ -424,7 +513,14 @@ def sweep(
                 f"an Optuna study named {study_name!r} already exists; pick another study_name",
                 field="study_name",
             ) from None
-        study.optimize(state.objective, n_trials=n_trials, n_jobs=max_workers, catch=(Exception,))
+        if pool is None:
+            study.optimize(
+                state.objective, n_trials=n_trials, n_jobs=max_workers, catch=(_TrialFailed,)
+            )
+        else:
+            from mloop.pipelines.sweep_workers import run_in_workers
+
+            run_in_workers(state, study, n_trials=n_trials, max_workers=max_workers, pool=pool)
         if state.fatal is not None:
             raise state.fatal
         trials = []
@@ -433,12 +529,7 @@ def sweep(
             if mine is None:
                 continue
             value = frozen.value if frozen.state.name == "COMPLETE" else None
-            trials.append(
-                TrialResult(
-                    frozen.number, frozen.state.name, mine.params, value, mine.run_id,
-                    mine.pipeline_run_id,
-                )
-            )  # fmt: skip
+            trials.append(replace(mine, state=frozen.state.name, value=value))
         done = [t for t in trials if t.value is not None]
         pick = max if direction == "maximize" else min
         best = pick(done, key=lambda t: t.value or 0.0) if done else None
@@ -446,7 +537,7 @@ def sweep(
         if best is not None:
             _system_tags(
                 root,
-                {_TAG + "best_trial": best.number, _TAG + "best_run": best.run_id},
+                {_TAG + "best_trial": best.number, _TAG + "best_run": str(best.run_id)},
             )
             root.log_metrics({"best_" + metric: best.value or 0.0})
             if register_as is not None:
@@ -455,6 +546,9 @@ def sweep(
     except BaseException as exc:
         root.end(RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED)
         raise
+    finally:
+        if storage is not None:
+            _close_storage(storage)
     return SweepResult(root.id, study_name, metric, direction, trials, best, registered)
 
 
@@ -471,16 +565,20 @@ def _first(space: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
 
 def _register(state: _Sweep, best: TrialResult, name: str, metric: str) -> ModelVersion:
     from mloop.models import detect_flavor
+    from mloop.pipelines.runner import PipelineResult
     from mloop.registry.core import log_model
 
     if isinstance(state.target, Step):
-        value = state.step_values.get(best.number)
+        value = state.outputs.get(best.number)
         found = value.values() if isinstance(value, Mapping) else [value]
         model = next((v for v in found if _is_model(v, detect_flavor)), None)
         where = f"step {state.target.name!r}"
     else:
         node = metric.split(".", 1)[0]
-        result = state.pipeline_runs[best.number]
+        result = PipelineResult(
+            str(best.pipeline_run_id), state.target.name, RunStatus.FINISHED,
+            state.steps[best.number], state.client,
+        )  # fmt: skip
         model = _find_model(result, node, detect_flavor)
         where = f"pipeline {state.target.name!r}"
     if model is None:
