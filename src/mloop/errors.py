@@ -9,7 +9,8 @@ Each class carries the HTTP status a server answers with, so that one handler tu
     │   ├── InvalidName (400)             a name or key breaks the naming rules
     │   ├── InvalidArtifactPath (400)     a logical artifact path is unsafe or malformed
     │   ├── SearchSyntaxError (400)       a search filter or order-by does not parse
-    │   └── InvalidPageToken (400)        a page token is malformed or belongs to another query
+    │   ├── InvalidPageToken (400)        a page token is malformed or belongs to another query
+    │   └── UnsupportedMediaType (415)    a request body's content type is not one accepted
     ├── NotFound (404)                    no experiment, run, artifact, blob, … of that id or name
     ├── Conflict (409)                    the request clashes with what is stored
     │   ├── AlreadyExists (409)           a name that must be unique is taken
@@ -23,6 +24,10 @@ Each class carries the HTTP status a server answers with, so that one handler tu
     │   └── AuditChainBroken (500)        the audit log was edited or truncated
     ├── BackendError (503)                a database or object store failed or is unreachable
     │   └── MigrationError (503)          the schema cannot be brought to the current revision
+    ├── ServiceUnavailable (503)          a server cannot take the request now; retry later
+    │   └── Overloaded (503)              a server's queue is full (answered with Retry-After)
+    ├── Timeout (504)                     an operation did not finish in its time limit
+    │   └── RequestTimeout (408)          a client did not send its request in time
     ├── MissingExtra (500)                an optional dependency is not installed
     ├── ModelCallFailed (500)             a model's own code raised while predicting
     └── WriteFailed (500)                 a background write failed; raised at the next call
@@ -52,9 +57,14 @@ __all__ = [
     "ModelCallFailed",
     "NoPredictProba",
     "NotFound",
+    "Overloaded",
     "ParamConflict",
     "PayloadTooLarge",
+    "RequestTimeout",
     "SearchSyntaxError",
+    "ServiceUnavailable",
+    "Timeout",
+    "UnsupportedMediaType",
     "WriteFailed",
 ]
 
@@ -121,6 +131,12 @@ class InvalidPageToken(InvalidInput):
     """A page token is malformed or was issued for a different query."""
 
 
+class UnsupportedMediaType(InvalidInput):
+    """A request body's content type is not one the endpoint accepts; the message lists them."""
+
+    http_status = 415
+
+
 class NotFound(MloopError):
     """No object of that id or name exists (or it was deleted)."""
 
@@ -179,6 +195,28 @@ class BackendError(MloopError):
 
 class MigrationError(BackendError):
     """The metadata schema could not be brought to the revision this mloop needs."""
+
+
+class ServiceUnavailable(MloopError):
+    """A server cannot take the request now (starting, shutting down, swapping); retry later."""
+
+    http_status = 503
+
+
+class Overloaded(ServiceUnavailable):
+    """A server's queue is full; ``details.retry_after`` says how many seconds to wait."""
+
+
+class Timeout(MloopError):
+    """An operation (a prediction, a step) did not finish within its time limit."""
+
+    http_status = 504
+
+
+class RequestTimeout(Timeout):
+    """A client did not send its whole request within the server's time limit."""
+
+    http_status = 408
 
 
 class MissingExtra(MloopError):

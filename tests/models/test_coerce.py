@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mloop.errors import InvalidInput
-from mloop.models import ColumnSpec, Signature, TensorSpec, coerce_input
+from mloop.models import ColumnSpec, Signature, TensorSpec, coerce_input, infer_signature
 
 SIG = Signature(
     inputs=[
@@ -180,3 +180,26 @@ def test_tensor_float_to_int_only_when_whole() -> None:
     assert coerce_input(np.array([1.0, 2.0]), sig).dtype == np.int64
     with pytest.raises(InvalidInput, match=r"tensor input has dtype float64"):
         coerce_input(np.array([1.5, np.nan]), sig)
+
+
+def test_a_frame_with_any_index_keeps_its_values() -> None:
+    frame = pd.DataFrame(
+        {"a": [1.0, 2.0, 3.0], "s": ["x", "y", "z"], "b": [None, 1.0, 2.0]}, index=[5, 6, 7]
+    )
+    out = coerce_input(frame, infer_signature(frame))
+    assert out["s"].tolist() == ["x", "y", "z"] and out["a"].tolist() == [1.0, 2.0, 3.0]
+    assert out["b"].isna().tolist() == [True, False, False]
+
+
+def test_numpy_fast_path_still_refuses_what_it_must() -> None:
+    sig = Signature(inputs=[ColumnSpec("x", "float32"), ColumnSpec("n", "int32")])
+    with pytest.raises(InvalidInput, match=r"'x'.*null"):
+        coerce_input(pd.DataFrame({"x": [np.nan], "n": [1]}), sig)
+    with pytest.raises(InvalidInput, match="too large for float32"):
+        coerce_input(pd.DataFrame({"x": [1e300], "n": [1]}), sig)
+    with pytest.raises(InvalidInput, match="out of range"):
+        coerce_input(pd.DataFrame({"x": [1.0], "n": [2**40]}), sig)
+    with pytest.raises(InvalidInput, match="beyond"):
+        coerce_input(pd.DataFrame({"x": [2**30], "n": [1]}), sig)
+    out = coerce_input(pd.DataFrame({"x": [1, 2], "n": np.array([3, 4], dtype="int64")}), sig)
+    assert out.dtypes.tolist() == [np.dtype("float32"), np.dtype("int32")]

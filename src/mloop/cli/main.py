@@ -21,6 +21,7 @@ from mloop.cli import (
     datasets,
     db,
     demo,
+    deployments,
     doctor,
     experiments,
     gc,
@@ -28,6 +29,7 @@ from mloop.cli import (
     pipelines,
     runs,
     schedules,
+    serve,
     sweep,
 )
 from mloop.cli.session import CliSession
@@ -109,10 +111,12 @@ for _group in (
     artifacts.artifacts,
     data.data,
     models.models,
+    deployments.deployments,
     pipelines.pipelines,
     schedules.schedules,
     schedules.scheduler,
     sweep.sweep,
+    serve.serve,
     gc.gc,
     db.db,
     audit.audit,

@@ -155,6 +155,8 @@ def _coerce_frame(value: Any, columns: list[ColumnSpec], extra_columns: ExtraCol
             extra=extra,
         )
     frame.columns = present
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0:
+        frame = frame.reset_index(drop=True)  # the coerced columns line up by position
     out = {spec.name: _coerce_column(frame[spec.name], spec) for spec in columns}
     return pd.DataFrame(out, index=range(frame.shape[0]))
 
@@ -169,10 +171,44 @@ def _refuse(spec: ColumnSpec, got: str, hint: str = "") -> InvalidInput:
     )
 
 
+def _coerce_numeric(arr: np.ndarray[Any, Any], spec: ColumnSpec) -> Any:
+    """The common case on plain numpy numbers, without pandas; None when it does not apply."""
+    kind, target = arr.dtype.kind, spec.type
+    if target in ("float32", "float64") and kind in "fiu":
+        if kind == "f":
+            finite = np.isfinite(arr)
+            if not finite.all():
+                n_null = int(np.isnan(arr).sum())
+                if n_null and not spec.nullable:
+                    return None  # the general path words the error
+                finite_values = arr[finite]
+            else:
+                finite_values = arr
+            too_big = finite_values.size and np.abs(finite_values).max() > np.finfo(np.float32).max
+            if target == "float32" and too_big:
+                return None
+            return arr.astype(target, copy=False)
+        if arr.size and np.abs(arr).max() > _EXACT_INT_IN_FLOAT[target]:
+            return None
+        return arr.astype(target)
+    if target in ("int32", "int64") and kind in "iu":
+        lo, hi = _INT_RANGE[target]
+        if arr.size and (arr.min() < lo or arr.max() > hi):
+            return None
+        return arr.astype(target, copy=False)
+    if target == "bool" and kind == "b":
+        return arr
+    return None
+
+
 def _coerce_column(series: Any, spec: ColumnSpec) -> Any:
     import pandas as pd
     from pandas.api import types as ptypes
 
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiub":
+        fast = _coerce_numeric(series.to_numpy(), spec)
+        if fast is not None:
+            return fast
     nulls = series.isna()
     n_null = int(nulls.sum())
     if n_null and not spec.nullable:

@@ -15,7 +15,16 @@ from mloop.models.flavors.base import Predictor
 from mloop.models.manifest import PackageManifest
 from mloop.models.signature import Signature
 
-__all__ = ["LoadedModel", "ModelCallFailed", "NoPredictProba"]
+__all__ = ["Inference", "LoadedModel", "ModelCallFailed", "NoPredictProba"]
+
+
+@dataclass(frozen=True)
+class Inference:
+    """One model call: the coerced input, the predictions and (when asked) the probabilities."""
+
+    prepared: Any
+    predictions: Any
+    probabilities: Any = None
 
 
 @dataclass
@@ -79,6 +88,20 @@ class LoadedModel:
         """
         prepared = self.prepare(data, extra_columns=extra_columns)
         return _as_output(self._call("predict", self.predictor.predict, prepared))
+
+    def infer(
+        self, data: Any, *, proba: bool = False, extra_columns: ExtraColumns = "error"
+    ) -> Inference:
+        """Coerce ``data`` once, predict, and with ``proba=True`` also give class probabilities
+        (when the model has them). What a server logs comes from here."""
+        prepared = self.prepare(data, extra_columns=extra_columns)
+        predictions = _as_output(self._call("predict", self.predictor.predict, prepared))
+        probabilities = None
+        if proba and self.predictor.has_proba():
+            probabilities = _as_output(
+                self._call("predict_proba", self.predictor.predict_proba, prepared)
+            )
+        return Inference(prepared, predictions, probabilities)
 
     @property
     def predict_proba(self) -> Callable[..., Any]:

@@ -12,7 +12,7 @@ its audit event in the same transaction as the change.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from mloop.store.records import (
@@ -22,6 +22,8 @@ from mloop.store.records import (
     Dataset,
     DatasetKind,
     DatasetVersion,
+    Deployment,
+    DeploymentChange,
     Experiment,
     Lifecycle,
     Metric,
@@ -41,6 +43,7 @@ from mloop.store.records import (
     Schedule,
     StepCacheEntry,
     TagRow,
+    Targets,
     ValidationRecord,
     ViewType,
 )
@@ -52,6 +55,8 @@ __all__ = [
     "Dataset",
     "DatasetKind",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentChange",
     "Experiment",
     "Lifecycle",
     "MetadataStore",
@@ -72,6 +77,7 @@ __all__ = [
     "Schedule",
     "StepCacheEntry",
     "TagRow",
+    "Targets",
     "ValidationRecord",
     "ViewType",
 ]
@@ -461,6 +467,69 @@ class MetadataStore(ABC):
     ) -> bool:  # fmt: skip
         """Record a fire and release the lease, if ``owner`` still holds it; returns whether
         it did (False: the lease expired and another scheduler may have taken it)."""
+
+    # -- deployments ------------------------------------------------------------------------
+    @abstractmethod
+    def create_deployment(
+        self,
+        name: str,
+        *,
+        model: str,
+        alias: str | None = None,
+        version: int | None = None,
+        actor: str,
+    ) -> Deployment:
+        """Create a deployment of registered ``model`` that follows ``alias`` or is pinned to
+        ``version`` (exactly one), at revision 1. Raises InvalidName (the name or alias),
+        InvalidInput (both or neither given, a bad number), AlreadyExists, NotFound (the model,
+        the version, the alias), InvalidState (a deleted version)."""
+
+    @abstractmethod
+    def update_deployment(
+        self,
+        name: str,
+        changes: Mapping[str, Any],
+        *,
+        action: str,
+        actor: str,
+        expected_revision: int | None = None,
+        undoes: int | None = None,
+        reason: str = "",
+    ) -> Deployment:
+        """Set some of the fields ``alias, version, canary_version, canary_percent,
+        shadow_version, sticky_key`` as one change named ``action`` (``pinned``, ``followed``,
+        ``canary_set``, ``canary_cleared``, ``canary_promoted``, ``shadow_set``,
+        ``shadow_cleared``, ``rolled_back``, which names the revision it ``undoes``): the whole
+        new state is checked, the revision goes up by one, and the state before and after is
+        recorded in the history and the audit log. A change that changes nothing (other than a
+        rollback) is not recorded and returns the deployment as it is. Raises NotFound (the
+        deployment, a version, the alias), InvalidInput (an unknown field or action; a percent
+        outside 0-100; a canary or shadow that is the primary version, except for a rollback;
+        a percent or sticky key without a canary), InvalidName (the alias), InvalidState (a
+        deleted version), Conflict (the revision is not ``expected_revision``)."""
+
+    @abstractmethod
+    def delete_deployment(self, name: str, *, actor: str) -> None:
+        """Delete a deployment and its history (its audit events stay). Raises NotFound."""
+
+    @abstractmethod
+    def get_deployment(self, name: str) -> Deployment:
+        """A deployment by name. Raises NotFound."""
+
+    @abstractmethod
+    def list_deployments(self) -> list[Deployment]:
+        """Every deployment, by name."""
+
+    @abstractmethod
+    def list_deployment_history(self, name: str) -> list[DeploymentChange]:
+        """Every change of a deployment, oldest first. Raises NotFound."""
+
+    @abstractmethod
+    def resolve_deployment(self, name: str) -> Targets:
+        """The model versions a deployment serves now (its alias resolved), in at most two
+        queries: cheap enough to poll every second. A canary or shadow that is the primary
+        version is left out. Raises NotFound (the deployment; its alias points nowhere),
+        InvalidState (a version it serves was deleted)."""
 
     # -- audit ------------------------------------------------------------------------------
     @abstractmethod

@@ -18,6 +18,8 @@ __all__ = [
     "Dataset",
     "DatasetKind",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentChange",
     "Experiment",
     "Lifecycle",
     "Metric",
@@ -37,6 +39,7 @@ __all__ = [
     "Schedule",
     "StepCacheEntry",
     "TagRow",
+    "Targets",
     "ValidationRecord",
     "ViewType",
 ]
@@ -391,6 +394,68 @@ class Schedule:
     lease_until: int | None
     created_at: int
     updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """What a serving endpoint serves: a model version pinned by number or followed through an
+    alias (exactly one of ``alias`` and ``version`` is set), an optional canary version taking
+    ``canary_percent`` (0-100) of the traffic, sticky by the value of the request header
+    ``sticky_key`` (None: no header), and an optional shadow version that sees every request.
+    ``revision`` goes up by one per change."""
+
+    name: str
+    model: str
+    alias: str | None
+    version: int | None
+    canary_version: int | None
+    canary_percent: float
+    shadow_version: int | None
+    sticky_key: str | None
+    revision: int
+    created_at: int
+    updated_at: int
+
+    @property
+    def model_uri(self) -> str:
+        """The primary as a model URI: ``models:/name@alias`` or ``models:/name/N``."""
+        if self.alias is not None:
+            return f"models:/{self.model}@{self.alias}"
+        return f"models:/{self.model}/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentChange:
+    """One change of a deployment: its state ``before`` and ``after`` (the fields of
+    :class:`Deployment` that can change, plus ``alias_version``: where the followed alias
+    pointed then); ``before`` is empty for the creation. A rollback names the revision it
+    undid in ``undoes``."""
+
+    deployment: str
+    revision: int
+    action: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    actor: str
+    at: int
+    undoes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """The model versions a deployment serves right now, with its alias resolved.
+
+    ``canary`` and ``shadow`` are None when unset or when they are the primary version (the
+    alias moved onto them); ``alias_version`` is the followed alias's version (None when
+    pinned). ``revision`` and ``alias_version`` together tell whether anything changed."""
+
+    primary: ModelVersion
+    canary: ModelVersion | None
+    canary_percent: float
+    shadow: ModelVersion | None
+    revision: int
+    alias_version: int | None
+    sticky_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

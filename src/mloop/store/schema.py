@@ -36,6 +36,8 @@ __all__ = [
     "dataset_version_tags",
     "dataset_versions",
     "datasets",
+    "deployment_history",
+    "deployments",
     "experiment_tags",
     "experiments",
     "latest_metrics",
@@ -456,4 +458,48 @@ schedules = Table(
     Column("updated_at", BigInteger, nullable=False),
     UniqueConstraint("name"),
     Index(None, "enabled", "next_fire_at"),
+)
+
+# -- deployments (revision 0005) ----------------------------------------------------------------
+
+# What a serving endpoint serves: a model's version pinned by number or followed through an
+# alias, an optional canary version taking ``canary_percent`` of the traffic (sticky by the
+# request field ``sticky_key`` when set) and an optional shadow version that sees every request.
+# Versions are numbers of the model (never deleted rows). ``revision`` counts the changes.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("model_id", AutoId, ForeignKey("registered_models.id"), nullable=False),
+    Column("alias", String(KEY_LEN), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("canary_version", Integer, nullable=True),
+    Column("canary_percent", Float(precision=53), nullable=False),
+    Column("shadow_version", Integer, nullable=True),
+    Column("sticky_key", String(KEY_LEN), nullable=True),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("name"),
+    Index(None, "model_id"),
+)
+
+# Every change of a deployment, with its state before and after (JSON, including the followed
+# alias's version at that moment), so that rollback can restore the previous state. A rollback
+# row names the revision it undid (``undoes``). The rows go with their deployment.
+deployment_history = Table(
+    "deployment_history",
+    metadata,
+    Column(
+        "deployment_id", AutoId, ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("revision", Integer, primary_key=True),
+    Column("action", String(32), nullable=False),
+    Column("before", Text, nullable=False),
+    Column("after", Text, nullable=False),
+    Column("undoes", Integer, nullable=True),
+    Column("actor", String(NAME_LEN), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )

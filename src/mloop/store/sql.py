@@ -54,6 +54,7 @@ from mloop.store.base import (
 )
 from mloop.store.batch import BatchStatements
 from mloop.store.datasets import DatasetTables
+from mloop.store.deployments import DeploymentTables
 from mloop.store.pipelines import PipelineTables
 from mloop.store.registry import RegistryTables
 
@@ -62,7 +63,7 @@ __all__ = ["MAX_SEARCH_RESULTS", "SqlStore"]
 MAX_SEARCH_RESULTS = 50_000
 
 
-class SqlStore(DatasetTables, RegistryTables, PipelineTables, MetadataStore):
+class SqlStore(DatasetTables, RegistryTables, PipelineTables, DeploymentTables, MetadataStore):
     """The metadata store over any SQLAlchemy engine whose dialect has INSERT … ON CONFLICT."""
 
     #: The dialect's ``insert`` construct (sqlite.insert or postgresql.insert).
