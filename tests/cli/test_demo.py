@@ -45,13 +45,20 @@ def test_demo_end_to_end(invoke: Invoke) -> None:
     assert lineage["run"]["id"] == summary["parent_run_id"]
     assert [d["ref"] for d in lineage["data"]] == ["breast-cancer@v1"]
 
+    # The champion was served on loopback and called in three protocols; every prediction and
+    # the labels sent after them are in the prediction log.
+    served = summary["served"]
+    assert served["deployment"] == "breast-cancer-classifier" and served["version"] == 1
+    assert served["logged_rows"] == 30 and served["labelled_rows"] == 20
+    assert served["labelled_accuracy"] > 0.8
+
     # The commands the demo suggests work as printed.
     for command in summary["next_commands"]:
         import shlex
 
         args = shlex.split(command)[1:]
-        if args[:2] == ["artifacts", "get"]:
-            continue  # writes into the working folder
+        if args[:2] == ["artifacts", "get"] or args[0] == "serve":
+            continue  # writes into the working folder / serves until stopped
         result = invoke(*args)
         assert result.exit_code == 0, (command, result.output)
 

@@ -42,6 +42,8 @@ def next_commands(
         f"{prefix} data show {DATASET}",
         f"{prefix} models lineage models:/{MODEL}@champion",
         f"{prefix} models card models:/{MODEL}@champion",
+        f"{prefix} serve {MODEL}@champion --port 8080",
+        f"{prefix} deployments show {MODEL}",
         f"{prefix} audit verify",
     ]
 
@@ -51,13 +53,15 @@ def next_commands(
 @json_option
 @pass_session
 def demo(session: CliSession, seed: int, as_json: bool) -> None:
-    """Train a small tracked sweep on scikit-learn's breast-cancer data (about 10 seconds).
+    """Train, register and serve a small model on scikit-learn's breast-cancer data (~15 s).
 
     Registers the data as the dataset version 'breast-cancer@v1' (profiled, validated against
     a suggested expectation suite), then creates the experiment 'breast-cancer-demo' with a
     parent run 'sweep' that reads it and one nested run per candidate (logistic regression
     over C, gradient boosting over depth and learning rate), each with training curves, test
-    metrics and artifacts. Uses the configured store
+    metrics and artifacts. The best model is registered, gated against the champion and
+    promoted, then served on a free loopback port and called through /invocations, the Open
+    Inference Protocol and /predict, with labels sent to /feedback. Uses the configured store
     (./.mloop unless MLOOP_HOME or --tracking-uri say otherwise).
 
     \b
@@ -106,6 +110,7 @@ def demo(session: CliSession, seed: int, as_json: bool) -> None:
                 "model": result.extra["model"],
                 "gate": result.extra["gate"],
                 "champion": result.extra["champion"],
+                "served": result.extra["served"],
                 "seconds": round(result.seconds, 3),
                 "next_commands": commands,
             }
@@ -136,6 +141,13 @@ def demo(session: CliSession, seed: int, as_json: bool) -> None:
     )
     verdict = "now the champion" if result.extra["champion"] else "not promoted"
     console.print(f"model: {result.extra['model']}, gate {result.extra['gate']}: {verdict}")
+    served = result.extra["served"]
+    console.print(
+        f"served: deployment {served['deployment']} (v{served['version']}) on {served['url']}: "
+        f"{served['requests']} requests in 3 protocols, p50 {served['p50_ms']} ms; "
+        f"prediction log {served['logged_rows']} rows, {served['labelled_rows']} labelled "
+        f"(accuracy {served['labelled_accuracy']})"
+    )
     console.print()
     console.print("Look at what was recorded:", style="bold")
     for command in commands:

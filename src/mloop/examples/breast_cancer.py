@@ -377,7 +377,18 @@ def _register_and_promote(
     decision = gate.check(version, against="champion", data=test, target="target", client=client)
     if decision.passed:
         set_alias(MODEL, "champion", version.version, reason="passed the demo gate", client=client)
-    return {"model": version.uri, "gate": decision.summary(), "champion": decision.passed}
+    from mloop.examples.serving_demo import serve_and_query
+
+    # Serve the champion on loopback: 20 test rows through /predict, then their labels.
+    served = serve_and_query(
+        client, MODEL, test.drop(columns="target")[:20], test["target"][:20].tolist()
+    )
+    return {
+        "model": version.uri,
+        "gate": decision.summary(),
+        "champion": decision.passed,
+        "served": served,
+    }
 
 
 def _register_data(client: TrackingClient) -> tuple[DatasetVersion, Suite]:
