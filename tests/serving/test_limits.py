@@ -87,3 +87,22 @@ def test_untrusted_format_refuses_to_start(client: TrackingClient, sleepy: str) 
     state = app.state.mloop
     with pytest.raises(Forbidden, match="trusted"):
         asyncio.run(state.start())
+
+
+def test_overload_is_503_with_retry_after(client: TrackingClient, sleepy: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = ServingConfig(trusted=True, log_predictions=False, max_queue_rows=1, max_batch_size=1)
+    app = create_app("sleepy", config=config, client=client)
+    with running_server(app) as url:
+
+        def call(_: int) -> httpx.Response:
+            with httpx.Client(base_url=url, timeout=30) as http:
+                return http.post("/predict", json=[{"x": 99.0}])
+
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(call, range(6)))
+    statuses = sorted(a.status_code for a in answers)
+    assert 200 in statuses and 503 in statuses, statuses
+    refused = next(a for a in answers if a.status_code == 503)
+    assert refused.headers["retry-after"] == "1" and refused.json()["error"] == "Overloaded"
