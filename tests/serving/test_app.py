@@ -76,6 +76,13 @@ def test_health_version_and_metadata(http: httpx.Client) -> None:
     meta = http.get("/v2/models/fraud").json()
     assert meta["name"] == "fraud" and meta["versions"] == ["1"]
     assert [i["name"] for i in meta["inputs"]] == ["amount", "age"]
+    outputs = {o["name"]: o for o in meta["outputs"]}
+    assert outputs["predict"]["datatype"] == "INT64"
+    assert outputs["predict_proba"] == {
+        "name": "predict_proba",
+        "datatype": "FP64",
+        "shape": [-1, 2],
+    }
     assert http.get("/v2/models/fraud/versions/1/ready").status_code == 200
     missing = http.get("/v2/models/fraud/versions/2")
     assert missing.status_code == 404 and missing.json()["code"] == "NotFound"

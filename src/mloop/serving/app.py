@@ -338,6 +338,7 @@ def routes(state: ServerState) -> list[Route]:
                 slot.loaded.signature,
                 platform=f"mloop-{slot.loaded.flavor}",
                 has_proba=slot.loaded.has_proba,
+                output_examples=slot.output_examples,
             )
         )
 

@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mloop.errors import InvalidInput, MloopError, NotFound
 from mloop.serving.batcher import Batcher, Outcome, Pending, run_isolated
 from mloop.serving.traffic import Router
@@ -53,6 +55,8 @@ class ServedModel:
         self._proba = loaded.has_proba
         raw_classes = getattr(loaded.raw, "classes_", None)
         self.classes: list[Any] | None = None if raw_classes is None else list(raw_classes)
+        #: Outputs of the warm-up prediction (their dtypes and shapes describe the model).
+        self.output_examples: dict[str, Any] = {}
         self.batcher = Batcher(
             self._run_batch,
             max_batch_size=config.max_batch_size,
@@ -72,7 +76,10 @@ class ServedModel:
         """Run one prediction on the stored input example, so the first request is not slow."""
         example = self.loaded.input_example
         if example is not None:
-            self.loaded.infer(example, proba=self._proba)
+            inference = self.loaded.infer(example, proba=self._proba)
+            self.output_examples = {"predict": np.asarray(inference.predictions)}
+            if inference.probabilities is not None:
+                self.output_examples["predict_proba"] = np.asarray(inference.probabilities)
 
     def _on_batch(self, rows: int, queued: int) -> None:
         if self._metrics is not None:
