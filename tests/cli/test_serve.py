@@ -49,10 +49,23 @@ def test_serve_with_two_workers_and_stop_cleanly(
     try:
         wait_ready(url, proc)
         with httpx.Client(base_url=url, timeout=30) as http:
+            ids = []
             for i in range(40):
                 answer = http.post("/predict", json=x.iloc[[i]].to_dict(orient="records"))
                 assert answer.status_code == 200, answer.text
+                ids.append(answer.json()["request_id"])
             metrics = http.get("/metrics").text
+            # A label may reach the worker that did not make the prediction: it answers 503
+            # with Retry-After until the other worker has written its log.
+            for request_id in ids:
+                deadline = time.monotonic() + 20
+                while True:
+                    sent = http.post("/feedback", json={"request_id": request_id, "label": 1})
+                    if sent.status_code != 503 or time.monotonic() > deadline:
+                        break
+                    assert sent.headers["retry-after"] == "2"
+                    time.sleep(0.5)
+                assert sent.status_code == 202, sent.text
         served = [
             line for line in metrics.splitlines()
             if line.startswith("mloop_requests_total") and 'protocol="plain"' in line
@@ -64,7 +77,8 @@ def test_serve_with_two_workers_and_stop_cleanly(
     assert proc.returncode == 0, err.decode()
     assert b"serving deployment fraud" in out
     assert get_deployment("fraud", client=client).alias == "champion"
-    assert len(read_predictions("fraud", client=client)) == 40
+    logged = read_predictions("fraud", client=client)
+    assert len(logged) == 40 and logged.column("label").null_count == 0
 
 
 def test_serve_refuses_bad_targets_and_settings(

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from mloop.errors import (
     MloopError,
     ModelCallFailed,
+    NotFound,
     PayloadTooLarge,
     RequestTimeout,
     ServiceUnavailable,
@@ -294,7 +295,18 @@ def routes(state: ServerState) -> list[Route]:
 
         def attach() -> None:
             for i in items:
-                log.append_feedback(i.request_id, i.labels)
+                try:
+                    log.append_feedback(i.request_id, i.labels)
+                except NotFound:
+                    if config.workers > 1 and _recent_id(i.request_id):
+                        # Another worker may hold it unwritten; it writes within seconds.
+                        raise ServiceUnavailable(
+                            f"request {i.request_id} is not in this worker's prediction log "
+                            "yet; with several workers a prediction is known to all once its "
+                            "worker writes its log (every 2 s) — retry shortly",
+                            retry_after=2,
+                        ) from None
+                    raise
 
         await asyncio.to_thread(attach)
         return json_response({"accepted": len(items)}, 202)
@@ -415,6 +427,14 @@ def routes(state: ServerState) -> list[Route]:
     ]
 
 
+def _recent_id(request_id: str) -> bool:
+    """True for an id this server family could have issued in the last 30 seconds."""
+    head = request_id[:13]
+    if len(request_id) != 29 or not head.isdigit():
+        return False
+    return 0 <= time.time_ns() // 1_000_000 - int(head) < 30_000
+
+
 def _path_version(request: Request) -> int | None:
     from mloop.errors import InvalidInput
 
@@ -427,8 +447,6 @@ def _path_version(request: Request) -> int | None:
 
 
 def _check_model_name(state: ServerState, name: str) -> None:
-    from mloop.errors import NotFound
-
     if name not in (state.deployment, state.runtime.model_name):
         raise NotFound(
             f"this server serves model {state.runtime.model_name!r} (deployment "
@@ -438,8 +456,6 @@ def _check_model_name(state: ServerState, name: str) -> None:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    from mloop.errors import NotFound
-
     return error_response(NotFound(f"no route {request.method} {request.url.path}"))
 
 
