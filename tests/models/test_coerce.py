@@ -203,3 +203,17 @@ def test_numpy_fast_path_still_refuses_what_it_must() -> None:
         coerce_input(pd.DataFrame({"x": [2**30], "n": [1]}), sig)
     out = coerce_input(pd.DataFrame({"x": [1, 2], "n": np.array([3, 4], dtype="int64")}), sig)
     assert out.dtypes.tolist() == [np.dtype("float32"), np.dtype("int32")]
+
+
+def test_a_dict_of_numpy_columns_takes_the_fast_path_with_the_same_rules() -> None:
+    sig = Signature(inputs=[ColumnSpec("x", "float64"), ColumnSpec("n", "int64")])
+    out = coerce_input({"n": np.array([1, 2]), "x": np.array([0.5, 1.5])}, sig)
+    assert list(out.columns) == ["x", "n"] and out["n"].dtype == np.int64
+    with pytest.raises(InvalidInput, match="missing column"):
+        coerce_input({"x": np.array([0.5])}, sig)
+    with pytest.raises(InvalidInput, match="'zip'"):
+        coerce_input({"x": np.array([0.5]), "n": np.array([1]), "zip": np.array([3])}, sig)
+    with pytest.raises(InvalidInput, match="'n' must be int64"):
+        coerce_input({"x": np.array([0.5]), "n": np.array([True])}, sig)
+    with pytest.raises(InvalidInput, match="'n'.*fractional"):
+        coerce_input({"x": np.array([0.5]), "n": np.array([1.5])}, sig)

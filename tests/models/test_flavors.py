@@ -166,3 +166,35 @@ def test_corrupted_native_file_is_a_clear_error(
     with pytest.raises(InvalidInput, match=rf"{file} could not be loaded by") as err:
         load_model(tmp_path / "p")
     assert err.value.details["field"] == file
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_predict_with_proba_equals_predict_for_every_listed_classifier(n_classes: int) -> None:
+    from sklearn import ensemble, linear_model, tree
+    from sklearn.datasets import make_classification
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mloop.models.flavors.sklearn import _ARGMAX_OF_PROBA, SklearnFlavor
+
+    x, y = make_classification(
+        n_samples=300, n_features=6, n_informative=4, n_classes=n_classes, random_state=0
+    )
+    labels = np.array(["no", "yes", "maybe"])[y]
+    models = [
+        ensemble.HistGradientBoostingClassifier(max_iter=20),
+        ensemble.RandomForestClassifier(n_estimators=10, random_state=0),
+        ensemble.ExtraTreesClassifier(n_estimators=10, random_state=0),
+        tree.DecisionTreeClassifier(max_depth=4),
+        tree.ExtraTreeClassifier(max_depth=4),
+        ensemble.GradientBoostingClassifier(n_estimators=10),
+        make_pipeline(StandardScaler(), linear_model.LogisticRegression()),
+    ]
+    final_names = {type(m.steps[-1][1] if hasattr(m, "steps") else m).__name__ for m in models}
+    assert final_names == _ARGMAX_OF_PROBA
+    for model in models:
+        model.fit(x, labels)
+        predictor = SklearnFlavor().wrap(model, {})
+        predictions, proba = predictor.predict_with_proba(x)
+        assert predictions.tolist() == model.predict(x).tolist(), model
+        assert np.array_equal(proba, model.predict_proba(x))

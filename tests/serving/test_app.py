@@ -130,6 +130,8 @@ def test_predict_and_feedback(http: httpx.Client, client: TrackingClient, frame:
         (b'{"dataframe_split": {"columns": ["amount", "age"], "data": []}}', {}, 400, ""),
         (b'{"dataframe_records": [{"amount": 1.0, "age": 2.0, "zip": 3}]}', {}, 400, "zip"),
         (b'{"dataframe_records": [{"amount": "x", "age": 2.0}]}', {}, 400, "amount"),
+        (b'{"dataframe_records": [{"amount": true, "age": 2.0}]}', {}, 400, "amount"),
+        (b'{"inputs": {"amount": [1.0, true], "age": [2.0, 3.0]}}', {}, 400, "amount"),
         (b'{"dataframe_records": [{"amount": null, "age": 2.0}]}', {}, 400, "amount"),
         (b'{"dataframe_records": [{"age": 2.0}]}', {}, 400, "amount"),
         (b'{"nothing": 1}', {}, 400, ""),

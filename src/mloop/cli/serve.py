@@ -17,7 +17,7 @@ __all__ = ["serve"]
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to bind.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
 @click.option(
-    "--max-batch-size", default=64, show_default=True, type=int,
+    "--max-batch-size", default=256, show_default=True, type=int,
     help="Most rows one predict call takes.",
 )  # fmt: skip
 @click.option(

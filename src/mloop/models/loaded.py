@@ -95,13 +95,11 @@ class LoadedModel:
         """Coerce ``data`` once, predict, and with ``proba=True`` also give class probabilities
         (when the model has them). What a server logs comes from here."""
         prepared = self.prepare(data, extra_columns=extra_columns)
-        predictions = _as_output(self._call("predict", self.predictor.predict, prepared))
-        probabilities = None
-        if proba and self.predictor.has_proba():
-            probabilities = _as_output(
-                self._call("predict_proba", self.predictor.predict_proba, prepared)
-            )
-        return Inference(prepared, predictions, probabilities)
+        if not (proba and self.predictor.has_proba()):
+            predictions = _as_output(self._call("predict", self.predictor.predict, prepared))
+            return Inference(prepared, predictions)
+        both = self._call("predict", self.predictor.predict_with_proba, prepared)
+        return Inference(prepared, _as_output(both[0]), _as_output(both[1]))
 
     @property
     def predict_proba(self) -> Callable[..., Any]:

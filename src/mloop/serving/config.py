@@ -20,7 +20,7 @@ class ServingConfig:
     port: int = 8080
     workers: int = 1
     #: Most rows one predict call takes; concurrent requests are coalesced up to this.
-    max_batch_size: int = 64
+    max_batch_size: int = 256
     #: Longest a request waits for others to join its batch once the model is free (ms).
     max_latency_ms: float = 2.0
     #: Rows waiting for the model before new requests are refused with 503 (overload).

@@ -188,7 +188,26 @@ def combine(items: list[ParsedInput]) -> Any:
         raise InvalidInput(str(exc)) from None
     if joined.columns is None:
         return joined.array
+    arrays = {name: _numeric_array(values) for name, values in joined.columns.items()}
+    if all(a is not None for a in arrays.values()):
+        return arrays  # plain numbers: coerced straight to the model's frame, no detour
     return pd.DataFrame(joined.columns)
+
+
+def _numeric_array(values: Any) -> np.ndarray | None:
+    """``values`` as a 1-D numeric numpy array when they are plain numbers (or bools), else None."""
+    if isinstance(values, np.ndarray):
+        return values if values.ndim == 1 and values.dtype.kind in "fiub" else None
+    try:
+        arr = np.asarray(values)
+    except (ValueError, OverflowError):
+        return None
+    if arr.ndim != 1 or arr.dtype.kind not in "fiub":
+        return None
+    # numpy would read True as 1 beside numbers; bools only count as bools on their own.
+    if arr.dtype.kind != "b" and any(type(v) is bool for v in values):
+        return None
+    return arr
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,10 @@ class Predictor(ABC):
         """Class probabilities; only called when :meth:`has_proba` is true."""
         raise InvalidState(f"the {type(self.raw).__name__} model has no predict_proba")
 
+    def predict_with_proba(self, data: Any) -> tuple[Any, Any]:
+        """Predictions and class probabilities together (flavors may do it in one pass)."""
+        return self.predict(data), self.predict_proba(data)
+
 
 class Flavor(ABC):
     """One library's native format."""

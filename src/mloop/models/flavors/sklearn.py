@@ -16,6 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mloop.errors import Forbidden, InvalidInput
 from mloop.models.flavors.base import Flavor, Predictor, library_version
 
@@ -102,6 +104,26 @@ class _SklearnPredictor(Predictor):
 
     def predict_proba(self, data: Any) -> Any:
         return self.raw.predict_proba(self._prepare(data))
+
+    def predict_with_proba(self, data: Any) -> tuple[Any, Any]:
+        # For these estimators predict is, by definition, the class of highest probability:
+        # one pass through the model gives both (the trees are walked once, not twice).
+        final = self.raw.steps[-1][1] if hasattr(self.raw, "steps") else self.raw
+        classes = getattr(self.raw, "classes_", None)
+        if type(final).__name__ not in _ARGMAX_OF_PROBA or classes is None:
+            return super().predict_with_proba(data)
+        proba = self.raw.predict_proba(self._prepare(data))
+        return np.asarray(classes)[np.argmax(proba, axis=1)], proba
+
+
+#: Classifiers whose predict is classes_[argmax(predict_proba)] (ties: the first class, in both).
+_ARGMAX_OF_PROBA = frozenset(
+    {
+        "HistGradientBoostingClassifier", "RandomForestClassifier", "ExtraTreesClassifier",
+        "DecisionTreeClassifier", "ExtraTreeClassifier", "GradientBoostingClassifier",
+        "LogisticRegression",
+    }
+)  # fmt: skip
 
 
 class SklearnFlavor(Flavor):
