@@ -57,7 +57,9 @@ from mloop.tracking.fluent import (
 from mloop.tracking.run import ActiveRun
 
 if TYPE_CHECKING:
+    from mloop import monitoring as monitors
     from mloop.autolog import autolog as autolog
+    from mloop.loop import policies as policies
     from mloop.pipelines.steps import pipeline as pipeline
     from mloop.pipelines.steps import step as step
     from mloop.pipelines.sweep import sweep as sweep
@@ -102,6 +104,8 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "monitors",
+    "policies",
     "rename_experiment",
     "restore_experiment",
     "restore_run",
@@ -114,8 +118,13 @@ __all__ = [
 ]
 
 # Subpackages with heavy imports (pandas, SciPy) load on first use, so `import mloop` stays fast.
-_LAZY_SUBPACKAGES = frozenset({"autolog", "data", "evaluation", "models", "pipelines", "registry"})
+_LAZY_SUBPACKAGES = frozenset(
+    {"autolog", "data", "evaluation", "loop", "models", "pipelines", "registry"}
+)
 
+
+# Top-level names of subpackages under another name: ``mloop.monitors`` is mloop.monitoring.
+_LAZY_ALIASES = {"monitors": "mloop.monitoring", "policies": "mloop.loop.policies"}
 
 # Top-level names whose modules load on first use: name -> module.
 _LAZY_NAMES = {
@@ -133,6 +142,8 @@ def __getattr__(name: str) -> object:
 
     if name in _LAZY_SUBPACKAGES:
         return importlib.import_module(f"mloop.{name}")
+    if name in _LAZY_ALIASES:
+        return importlib.import_module(_LAZY_ALIASES[name])
     if name in _LAZY_NAMES:
         return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'mloop' has no attribute {name!r}")

@@ -137,6 +137,14 @@ SETTINGS: tuple[Setting, ...] = (
         "is not yet referenced).",
         minimum=0.0,
     ),
+    Setting(
+        "alert_hosts",
+        "MLOOP_ALERT_HOSTS",
+        str,
+        "",
+        "Comma-separated hosts (host or host:port; *.example.com for subdomains) that policy "
+        "webhook alerts may be sent to. Empty means no webhook is allowed.",
+    ),
 )
 
 
@@ -157,6 +165,7 @@ class Settings:
     writer_flush_interval: float
     sqlite_busy_timeout: float
     gc_grace: float
+    alert_hosts: str = ""
 
     @property
     def home_path(self) -> Path:

@@ -546,7 +546,7 @@ def test_append_and_iter_audit(store: MetadataStore) -> None:
 def test_schema_revision(store: MetadataStore) -> None:
     from mloop.store.migrate import head_revision
 
-    assert store.schema_revision() == head_revision() == "0005"
+    assert store.schema_revision() == head_revision() == "0007"
 
 
 def test_run_ids_are_hex_and_time_ordered(store: MetadataStore) -> None:

@@ -18,7 +18,7 @@ from tests.fixtures.stores import test_settings
 
 
 def test_head_revision() -> None:
-    assert migrate.head_revision() == migrate.HEAD_REVISION == "0005"
+    assert migrate.head_revision() == migrate.HEAD_REVISION == "0007"
     assert migrate.alembic_config().get_main_option("script_location")
 
 
@@ -106,7 +106,7 @@ def test_upgrade_from_0001_keeps_data(store_uri: str, tmp_path: Path) -> None:
     bare.close()
     store = open_store(store_uri, settings=settings)
     try:
-        assert store.schema_revision() == "0005"
+        assert store.schema_revision() == "0007"
         assert store.get_experiment_by_name("kept") is not None
     finally:
         store.close()

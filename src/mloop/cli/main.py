@@ -14,6 +14,7 @@ import click
 
 import mloop
 from mloop.cli import (
+    agent,
     artifacts,
     audit,
     config,
@@ -26,6 +27,7 @@ from mloop.cli import (
     experiments,
     gc,
     models,
+    monitor,
     pipelines,
     runs,
     schedules,
@@ -112,6 +114,9 @@ for _group in (
     data.data,
     models.models,
     deployments.deployments,
+    monitor.monitor,
+    agent.policies,
+    agent.agent,
     pipelines.pipelines,
     schedules.schedules,
     schedules.scheduler,

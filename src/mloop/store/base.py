@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from mloop.store.records import (
+    AlertDelivery,
     AliasChange,
     ArtifactEntry,
     AuditEvent,
@@ -24,6 +25,7 @@ from mloop.store.records import (
     DatasetVersion,
     Deployment,
     DeploymentChange,
+    Episode,
     Experiment,
     Lifecycle,
     Metric,
@@ -31,9 +33,13 @@ from mloop.store.records import (
     ModelRecord,
     ModelVersion,
     ModelVersionStatus,
+    Monitor,
+    MonitorReport,
+    MonitorResult,
     NewDatasetVersion,
     NewModelVersion,
     Page,
+    Policy,
     RegisteredModel,
     Run,
     RunEnd,
@@ -49,6 +55,7 @@ from mloop.store.records import (
 )
 
 __all__ = [
+    "AlertDelivery",
     "AliasChange",
     "ArtifactEntry",
     "AuditEvent",
@@ -57,6 +64,7 @@ __all__ = [
     "DatasetVersion",
     "Deployment",
     "DeploymentChange",
+    "Episode",
     "Experiment",
     "Lifecycle",
     "MetadataStore",
@@ -65,9 +73,13 @@ __all__ = [
     "ModelRecord",
     "ModelVersion",
     "ModelVersionStatus",
+    "Monitor",
+    "MonitorReport",
+    "MonitorResult",
     "NewDatasetVersion",
     "NewModelVersion",
     "Page",
+    "Policy",
     "RegisteredModel",
     "Run",
     "RunEnd",
@@ -186,7 +198,9 @@ class MetadataStore(ABC):
     ) -> None:
         """Write metric points, params and tags for any runs in one transaction: all or none.
         With ``end``, that run also moves to its final status in the same transaction (as
-        ``set_run_status`` would), so a finished run always has all its data.
+        ``set_run_status`` would, after recording ``end.artifacts`` as ``add_artifacts``
+        would), so a finished run always has all its data. Raises Conflict (an artifact path
+        already recorded with another digest) too.
         Raises NotFound (a run), InvalidState (a deleted run, or ``end`` on a run already in
         another final status), ParamConflict (a param already logged with another value; same
         value is a no-op)."""
@@ -530,6 +544,191 @@ class MetadataStore(ABC):
         queries: cheap enough to poll every second. A canary or shadow that is the primary
         version is left out. Raises NotFound (the deployment; its alias points nowhere),
         InvalidState (a version it serves was deleted)."""
+
+    # -- monitors ---------------------------------------------------------------------------
+    @abstractmethod
+    def create_monitor(
+        self,
+        name: str,
+        *,
+        deployment: str,
+        reference: str,
+        reference_version_id: int,
+        window: str,
+        config: dict[str, Any],
+        reference_digest: str,
+        reference_size: int,
+        actor: str,
+    ) -> Monitor:
+        """Create a monitor of ``deployment`` with its settings and reference blob (kept as an
+        artifact of owner kind ``monitor``), audited as ``monitor.created``. Raises InvalidName,
+        AlreadyExists, NotFound (the reference version), InvalidInput (config not JSON)."""
+
+    @abstractmethod
+    def get_monitor(self, name: str) -> Monitor:
+        """A monitor by name. Raises NotFound."""
+
+    @abstractmethod
+    def list_monitors(self, deployment: str | None = None) -> list[Monitor]:
+        """Every monitor (of one deployment, when given), by name."""
+
+    @abstractmethod
+    def delete_monitor(self, name: str, *, actor: str) -> None:
+        """Delete a monitor with its reports and results; audited as ``monitor.deleted``.
+        Raises NotFound."""
+
+    @abstractmethod
+    def add_monitor_report(
+        self,
+        name: str,
+        *,
+        window_start_ms: int,
+        window_end_ms: int,
+        rows: int,
+        labelled_rows: int,
+        status: str,
+        alerts: Sequence[dict[str, str]],
+        summary: dict[str, Any],
+        results: Sequence[MonitorResult],
+    ) -> MonitorReport | None:
+        """Store a window's report and its results in one transaction; None (nothing written)
+        when the window (by its start) was already reported. Non-finite numbers are stored as
+        None. Raises NotFound, InvalidInput (status, bounds, duplicate results)."""
+
+    @abstractmethod
+    def list_monitor_reports(
+        self,
+        name: str,
+        *,
+        since_ms: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        with_results: bool = False,
+    ) -> list[MonitorReport]:
+        """A monitor's reports by window start (oldest first unless ``newest_first``), those
+        ending after ``since_ms``, at most ``limit``, with their results when asked. Raises
+        NotFound."""
+
+    @abstractmethod
+    def list_monitor_results(
+        self,
+        name: str,
+        *,
+        check: str | None = None,
+        feature: str | None = None,
+        since_ms: int | None = None,
+    ) -> list[MonitorResult]:
+        """Per-feature results over time (by window, then check, feature, statistic), of one
+        check and/or feature when given, of windows ending after ``since_ms``. Raises
+        NotFound."""
+
+    # -- loop: policies and episodes --------------------------------------------------------
+    @abstractmethod
+    def create_policy(
+        self, name: str, *, deployment: str, config: Mapping[str, Any], actor: str
+    ) -> Policy:
+        """Create an enabled policy of ``deployment`` with its ``config`` (JSON). Raises
+        InvalidName, AlreadyExists, InvalidInput (config not JSON)."""
+
+    @abstractmethod
+    def get_policy(self, name: str) -> Policy:
+        """A policy by name. Raises NotFound."""
+
+    @abstractmethod
+    def list_policies(self, deployment: str | None = None) -> list[Policy]:
+        """Every policy (of ``deployment`` when given), by name."""
+
+    @abstractmethod
+    def delete_policy(self, name: str, *, actor: str) -> None:
+        """Delete a policy, its episodes, consumed reports and deliveries (audit events stay).
+        Raises NotFound, InvalidState (an episode is open)."""
+
+    @abstractmethod
+    def unconsumed_reports(self, policy_id: int, report_ids: Sequence[int]) -> list[int]:
+        """The ids among ``report_ids`` the policy has not consumed yet, in order."""
+
+    @abstractmethod
+    def record_trigger(
+        self,
+        policy: str,
+        *,
+        considered: Sequence[int],
+        trigger: Sequence[int],
+        events: Sequence[str],
+        reason: str,
+        detail: Mapping[str, Any] | None = None,
+        now: int,
+        actor: str,
+    ) -> Episode | None:
+        """In one transaction: consume the reports (each at most once per policy) and, when
+        some of ``trigger`` are new, the policy enabled, without an open episode and past its
+        cool-down, open an episode (audited) for them; None when nothing started. Raises
+        NotFound (the policy)."""
+
+    @abstractmethod
+    def get_episode(self, episode_id: int) -> Episode:
+        """An episode by id. Raises NotFound."""
+
+    @abstractmethod
+    def list_episodes(
+        self, policy: str | None = None, *, open_only: bool = False, limit: int | None = None
+    ) -> list[Episode]:
+        """Episodes newest first (of ``policy``; open ones only). Raises NotFound (policy)."""
+
+    @abstractmethod
+    def claim_episode(
+        self, episode_id: int, owner: str, *, now: int, lease_ms: int
+    ) -> Episode | None:
+        """Take an open episode's lease if free, expired or ``owner``'s (one conditional
+        update); None otherwise. Raises InvalidInput (a bad owner or lease)."""
+
+    @abstractmethod
+    def renew_episode_lease(self, episode_id: int, owner: str, *, lease_until: int) -> bool:
+        """Extend a held lease; False if ``owner`` no longer holds it."""
+
+    @abstractmethod
+    def release_episode(self, episode_id: int, owner: str) -> None:
+        """Give an episode's lease back if ``owner`` holds it."""
+
+    @abstractmethod
+    def update_episode(
+        self,
+        episode_id: int,
+        owner: str,
+        *,
+        expect_state: str,
+        state: str,
+        reason: str,
+        step: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+        pipeline_run_id: str | None = None,
+        candidate_version: int | None = None,
+        restart_clock: bool = True,
+        now: int,
+        actor: str,
+    ) -> Episode:
+        """Move an episode from ``expect_state`` to ``state`` under ``owner``'s lease (audited,
+        with its report ids); an end state closes it and starts the policy's cool-down.
+        Raises NotFound, Conflict (lease lost or state moved), InvalidInput (unknown state)."""
+
+    @abstractmethod
+    def add_alert_delivery(
+        self,
+        policy: str,
+        *,
+        episode_id: int | None,
+        event: str,
+        url: str,
+        status: str,
+        attempts: int,
+        http_status: int | None,
+        error: str | None,
+    ) -> AlertDelivery:
+        """Record one webhook delivery. Raises NotFound (policy), InvalidInput (status)."""
+
+    @abstractmethod
+    def list_alert_deliveries(self, policy: str) -> list[AlertDelivery]:
+        """A policy's webhook deliveries, oldest first. Raises NotFound."""
 
     # -- audit ------------------------------------------------------------------------------
     @abstractmethod

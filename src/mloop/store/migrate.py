@@ -27,7 +27,7 @@ __all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The newest revision in ``migrations/versions`` (a test checks it against Alembic's view), so
 #: that opening a store already at head never imports Alembic.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0007"
 
 #: Execution option read by the SQLite engine's "begin" hook (see sqlite.py): "write" emits
 #: BEGIN IMMEDIATE, anything else a deferred BEGIN.

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 __all__ = [
+    "AlertDelivery",
     "AliasChange",
     "ArtifactEntry",
     "AuditEvent",
@@ -20,6 +21,7 @@ __all__ = [
     "DatasetVersion",
     "Deployment",
     "DeploymentChange",
+    "Episode",
     "Experiment",
     "Lifecycle",
     "Metric",
@@ -27,9 +29,13 @@ __all__ = [
     "ModelRecord",
     "ModelVersion",
     "ModelVersionStatus",
+    "Monitor",
+    "MonitorReport",
+    "MonitorResult",
     "NewDatasetVersion",
     "NewModelVersion",
     "Page",
+    "Policy",
     "RegisteredModel",
     "Run",
     "RunEnd",
@@ -126,12 +132,14 @@ class Metric:
 
 @dataclass(frozen=True, slots=True)
 class RunEnd:
-    """A run's move to its final status, written with the run's last batch of data."""
+    """A run's move to its final status, written with the run's last batch of data;
+    ``artifacts`` are (path, digest, size) references recorded in that transaction too."""
 
     run_id: str
     status: RunStatus
     end_time: int
     actor: str
+    artifacts: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,3 +472,134 @@ class Page(Generic[T]):
 
     items: list[T]
     next_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    """A monitor of a deployment's prediction log: its reference dataset version, its window
+    (``"1h"``, ``"10000 rows"``), the checks it runs with their settings (``config``) and the
+    digest of what was computed once from the reference (``reference_digest``)."""
+
+    id: int
+    name: str
+    deployment: str
+    reference: str
+    window: str
+    config: dict[str, Any]
+    reference_digest: str
+    created_at: int
+    created_by: str
+
+    @property
+    def checks(self) -> list[str]:
+        """The checks this monitor runs, in order."""
+        return list(self.config.get("checks", []))
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorResult:
+    """One check's result on one feature (or metric) in one window: the statistic, its value,
+    threshold and p-value (None when not applicable or not finite) and whether it drifted (or
+    failed). ``report_id`` and the window are filled in when read back."""
+
+    check: str
+    feature: str
+    statistic: str
+    value: float | None = None
+    threshold: float | None = None
+    p_value: float | None = None
+    drifted: bool | None = None
+    report_id: int = 0
+    window_start_ms: int = 0
+    window_end_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorReport:
+    """One evaluated window of a monitor (``window_start_ms <= ts < window_end_ms``): status
+    ``ok``, ``alert``, ``no_data`` or ``error``, the alerts (``{"check", "reason"}``) and a
+    summary per check. Its per-feature results are :class:`MonitorResult` rows."""
+
+    id: int
+    monitor: str
+    window_start_ms: int
+    window_end_ms: int
+    rows: int
+    labelled_rows: int
+    status: str
+    alerts: list[dict[str, str]]
+    summary: dict[str, Any]
+    created_at: int
+    results: tuple[MonitorResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A policy of a deployment: which monitor events start an episode and what the episode
+    does (``config``: ``on``, ``retrain``, ``retrain_params``, ``gate``, ``rollout``,
+    ``alert``, ``cooldown_ms`` and the data options). ``cooldown_until`` is when the cool-down
+    after its last episode ends (None: never had one)."""
+
+    id: int
+    name: str
+    deployment: str
+    config: dict[str, Any]
+    enabled: bool
+    cooldown_until: int | None
+    created_at: int
+    created_by: str
+    updated_at: int
+
+    @property
+    def on(self) -> list[str]:
+        """The events that start an episode."""
+        return list(self.config.get("on", []))
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One episode of a policy, from the reports that triggered it to its end.
+
+    ``state``: ``triggered``, ``retraining``, ``gating``, ``rolling_out`` (``step`` is the
+    index of the canary step), then ``promoted``, ``rolled_back``, ``rejected`` or ``failed``.
+    ``detail`` holds what each stage decided (data window, gate decision, health checks);
+    ``reason`` says why the episode is where it is."""
+
+    id: int
+    policy: str
+    policy_id: int
+    state: str
+    step: int
+    events: list[str]
+    report_ids: list[int]
+    reason: str
+    detail: dict[str, Any]
+    pipeline_run_id: str | None
+    candidate_version: int | None
+    lease_owner: str | None
+    lease_until: int | None
+    started_at: int
+    step_started_at: int
+    updated_at: int
+    ended_at: int | None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the episode has not ended yet."""
+        return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDelivery:
+    """One webhook alert of a policy: ``sent`` or ``failed`` after ``attempts`` tries."""
+
+    id: int
+    policy: str
+    episode_id: int | None
+    event: str
+    url: str
+    status: str
+    attempts: int
+    http_status: int | None
+    error: str | None
+    at: int

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alert_deliveries",
     "alias_history",
     "alias_policies",
     "artifacts",
@@ -38,6 +39,7 @@ __all__ = [
     "datasets",
     "deployment_history",
     "deployments",
+    "episodes",
     "experiment_tags",
     "experiments",
     "latest_metrics",
@@ -47,7 +49,12 @@ __all__ = [
     "model_version_records",
     "model_version_tags",
     "model_versions",
+    "monitor_reports",
+    "monitor_results",
+    "monitors",
     "params",
+    "policies",
+    "policy_reports",
     "registered_model_tags",
     "registered_models",
     "run_inputs",
@@ -502,4 +509,146 @@ deployment_history = Table(
     Column("actor", String(NAME_LEN), nullable=False),
     Column("at", BigInteger, nullable=False),
     sqlite_with_rowid=False,
+)
+
+# -- monitoring (revision 0006) -----------------------------------------------------------------
+
+# A monitor watches a deployment's prediction log in windows (``window``: "1h", "10000 rows")
+# against a reference dataset version. ``config`` holds the checks and thresholds (JSON);
+# ``reference_digest`` names the blob of what was computed once from the reference (prediction
+# profile, expectation suite, reference performance), kept as an artifact of owner kind
+# 'monitor'. The deployment is named, not referenced: a monitor's history outlives it.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("deployment", String(NAME_LEN), nullable=False),
+    Column("reference", String(NAME_LEN), nullable=False),
+    Column("reference_version_id", AutoId, ForeignKey("dataset_versions.id"), nullable=False),
+    Column("window", String(64), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("reference_digest", String(DIGEST_LEN), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_LEN), nullable=False),
+    UniqueConstraint("name"),
+    Index(None, "deployment"),
+)
+
+# One evaluated window of a monitor: its bounds (half-open, epoch ms), row counts, status
+# ("ok", "alert", "no_data", "error"), the alerts and a summary (JSON). A window is reported
+# once: two runs racing on it insert one row.
+monitor_reports = Table(
+    "monitor_reports",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("monitor_id", AutoId, ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    Column("window_start_ms", BigInteger, nullable=False),
+    Column("window_end_ms", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("labelled_rows", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("alerts", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("monitor_id", "window_start_ms"),
+)
+
+# The per-check, per-feature results of a report (a drift test of one feature, one expectation,
+# one metric), so drift over time can be queried and plotted. Non-finite numbers are NULL.
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column(
+        "report_id", AutoId, ForeignKey("monitor_reports.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("check", String(32), primary_key=True),
+    Column("feature", String(KEY_LEN), primary_key=True),
+    Column("statistic", String(64), primary_key=True),
+    Column("value", Float(precision=53), nullable=True),
+    Column("threshold", Float(precision=53), nullable=True),
+    Column("p_value", Float(precision=53), nullable=True),
+    Column("drifted", Boolean, nullable=True),
+    sqlite_with_rowid=False,
+)
+
+# -- loop (revision 0007) -----------------------------------------------------------------------
+
+# A policy of a deployment: which monitor events (``on``, JSON list) start an episode, the
+# retraining pipeline (``module:name``) and its extra params, the gate, the rollout (JSON), an
+# optional webhook, the cool-down after an episode ends and ``cooldown_until`` (epoch ms) set
+# when one does. The deployment is named, not referenced, as monitors name it.
+policies = Table(
+    "policies",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LEN), nullable=False),
+    Column("deployment", String(NAME_LEN), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("cooldown_until", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_LEN), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("name"),
+    Index(None, "deployment"),
+)
+
+# One episode of a policy: triggered -> retraining -> gating -> rolling_out (``step``) ->
+# promoted | rolled_back | rejected | failed. ``open_policy_id`` is the policy's id while the
+# episode is open and NULL once it ended: its unique constraint allows one open episode per
+# policy. An agent advances an episode only while it holds the lease (``lease_owner``,
+# ``lease_until``), taken and renewed by conditional UPDATEs, as schedules are.
+episodes = Table(
+    "episodes",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("policy_id", AutoId, ForeignKey("policies.id", ondelete="CASCADE"), nullable=False),
+    Column("open_policy_id", AutoId, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("events", Text, nullable=False),
+    Column("report_ids", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("pipeline_run_id", String(RUN_ID_LEN), nullable=True),
+    Column("candidate_version", Integer, nullable=True),
+    Column("lease_owner", String(NAME_LEN), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    Column("started_at", BigInteger, nullable=False),
+    Column("step_started_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=True),
+    UniqueConstraint("open_policy_id"),
+    Index(None, "policy_id", "started_at"),
+)
+
+# Monitor reports a policy has looked at, each once: the episode it started or joined, or NULL
+# (ignored: nothing the policy acts on, or during a cool-down).
+policy_reports = Table(
+    "policy_reports",
+    metadata,
+    Column("policy_id", AutoId, ForeignKey("policies.id", ondelete="CASCADE"), primary_key=True),
+    Column("report_id", AutoId, primary_key=True),
+    Column("episode_id", AutoId, nullable=True),
+    Column("consumed_at", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Webhook deliveries of a policy's alerts: "sent" or "failed" after ``attempts`` tries, with
+# the last error.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("policy_id", AutoId, ForeignKey("policies.id", ondelete="CASCADE"), nullable=False),
+    Column("episode_id", AutoId, nullable=True),
+    Column("event", String(32), nullable=False),
+    Column("url", String(PATH_LEN), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("http_status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Index(None, "policy_id", "at"),
 )

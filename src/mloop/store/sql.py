@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -55,6 +55,8 @@ from mloop.store.base import (
 from mloop.store.batch import BatchStatements
 from mloop.store.datasets import DatasetTables
 from mloop.store.deployments import DeploymentTables
+from mloop.store.loop import LoopTables
+from mloop.store.monitoring import MonitorTables
 from mloop.store.pipelines import PipelineTables
 from mloop.store.registry import RegistryTables
 
@@ -63,7 +65,15 @@ __all__ = ["MAX_SEARCH_RESULTS", "SqlStore"]
 MAX_SEARCH_RESULTS = 50_000
 
 
-class SqlStore(DatasetTables, RegistryTables, PipelineTables, DeploymentTables, MetadataStore):
+class SqlStore(
+    DatasetTables,
+    RegistryTables,
+    PipelineTables,
+    DeploymentTables,
+    MonitorTables,
+    LoopTables,
+    MetadataStore,
+):
     """The metadata store over any SQLAlchemy engine whose dialect has INSERT … ON CONFLICT."""
 
     #: The dialect's ``insert`` construct (sqlite.insert or postgresql.insert).
@@ -513,9 +523,12 @@ class SqlStore(DatasetTables, RegistryTables, PipelineTables, DeploymentTables, 
         if not (metrics or params or tags or end):
             return
         batch = self._batch.prepare(metrics, params, tags)
+        wanted = self._artifact_refs("run", end.run_id, end.artifacts) if end else {}
         with self._write() as conn:
             self._batch.write(conn, batch)
             if end is not None:
+                if wanted:
+                    self._insert_artifacts(conn, "run", end.run_id, wanted)
                 self._set_status(conn, end.run_id, end.status, end.end_time, end.actor)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -640,42 +653,61 @@ class SqlStore(DatasetTables, RegistryTables, PipelineTables, DeploymentTables, 
         no-op; with another digest raises Conflict (recorded paths are immutable)."""
         if not entries:
             return
-        wanted = {
-            row[2]: (row[3], row[4]) for row in q.artifact_rows(owner_kind, owner_id, entries)
-        }
+        wanted = self._artifact_refs(owner_kind, owner_id, entries)
+        with self._write() as conn:
+            self._insert_artifacts(conn, owner_kind, owner_id, wanted)
+
+    @staticmethod
+    def _artifact_refs(
+        owner_kind: str, owner_id: str, entries: Sequence[tuple[str, str, int]]
+    ) -> dict[str, tuple[str, int]]:
+        """Checked references, path -> (digest, size). Raises InvalidInput, Conflict."""
+        if not entries:
+            return {}
+        rows = q.artifact_rows(owner_kind, owner_id, entries)
+        return {row[2]: (row[3], row[4]) for row in rows}
+
+    def _insert_artifacts(
+        self,
+        conn: Connection,
+        owner_kind: str,
+        owner_id: str,
+        wanted: Mapping[str, tuple[str, int]],
+    ) -> None:
+        """Insert references in ``conn``'s transaction; raise Conflict if a recorded path
+        holds another digest."""
         a = s.artifacts
         now = q.now_ms()
-        with self._write() as conn:
-            conn.execute(
-                self._insert(a).on_conflict_do_nothing(
-                    index_elements=[a.c.owner_kind, a.c.owner_id, a.c.path]
-                ),
-                [
-                    {
-                        "owner_kind": owner_kind,
-                        "owner_id": owner_id,
-                        "path": p,
-                        "digest": d,
-                        "size": n,
-                        "created_at": now,
-                    }
-                    for p, (d, n) in wanted.items()
-                ],
-            )
-            for chunk in q.chunks(list(wanted)):
-                for path, stored in conn.execute(
-                    select(a.c.path, a.c.digest).where(
-                        a.c.owner_kind == owner_kind,
-                        a.c.owner_id == owner_id,
-                        a.c.path.in_(chunk),
+        conn.execute(
+            self._insert(a).on_conflict_do_nothing(
+                index_elements=[a.c.owner_kind, a.c.owner_id, a.c.path]
+            ),
+            [
+                {
+                    "owner_kind": owner_kind,
+                    "owner_id": owner_id,
+                    "path": p,
+                    "digest": d,
+                    "size": n,
+                    "created_at": now,
+                }
+                for p, (d, n) in wanted.items()
+            ],
+        )
+        for chunk in q.chunks(list(wanted)):
+            for path, stored in conn.execute(
+                select(a.c.path, a.c.digest).where(
+                    a.c.owner_kind == owner_kind,
+                    a.c.owner_id == owner_id,
+                    a.c.path.in_(chunk),
+                )
+            ):
+                if stored != wanted[path][0]:
+                    raise Conflict(
+                        f"artifact {path!r} of {owner_kind} {owner_id} is already recorded "
+                        f"with digest {stored[:12]}…, not {wanted[path][0][:12]}…; recorded "
+                        "artifacts are immutable — log it under another path"
                     )
-                ):
-                    if stored != wanted[path][0]:
-                        raise Conflict(
-                            f"artifact {path!r} of {owner_kind} {owner_id} is already recorded "
-                            f"with digest {stored[:12]}…, not {wanted[path][0][:12]}…; recorded "
-                            "artifacts are immutable — log it under another path"
-                        )
 
     def list_artifacts(
         self, owner_kind: str, owner_id: str, prefix: str = ""

@@ -1,0 +1,124 @@
+"""Canary settings, durations and the health of a canary read from a real prediction log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from mloop.errors import InvalidInput
+from mloop.loop import Canary, check_health, parse_duration
+from tests.loop.scenario import DEP, FEATURES, Scenario, now_ms, sample
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [("15m", 900_000), ("0.2s", 200), ("6h", 21_600_000), ("1d", 86_400_000), ("250ms", 250),
+     (1.5, 1500), (0, 0)],
+)  # fmt: skip
+def test_durations(text: Any, ms: int) -> None:
+    assert parse_duration(text, "hold") == ms
+
+
+@pytest.mark.parametrize("text", ["", "15", "1w", "-1s", -2, True, None, float("inf")])
+def test_bad_durations_name_the_field(text: Any) -> None:
+    with pytest.raises(InvalidInput, match=r"hold .* is not a duration"):
+        parse_duration(text, "hold")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"steps": []}, "non-empty list"),
+        ({"steps": "0.5"}, "non-empty list"),
+        ({"steps": [0.5, 0.2]}, "must grow"),
+        ({"steps": [0, 1]}, r"in \(0, 1\]"),
+        ({"steps": [1.5]}, r"in \(0, 1\]"),
+        ({"hold": "soon"}, "not a duration"),
+        ({"max_error_rate": 2.0}, r"share in \[0, 1\]"),
+        ({"max_p99_ms": -1}, "number >= 0"),
+        ({"min_rows": -1}, "min_rows must be >= 0"),
+        ({"min_rows": 1.5}, "whole number"),
+    ],
+)
+def test_bad_canaries_are_refused(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        Canary(**options)
+
+
+def test_a_canary_round_trips() -> None:
+    canary = Canary(steps=[0.1, 1.0], hold="0.2s", max_p99_ms=80.0, min_rows=3)
+    assert canary.hold_ms == 200
+    assert Canary.from_dict(canary.to_dict()) == canary
+    with pytest.raises(InvalidInput, match="unknown rollout field"):
+        Canary.from_dict({"steps": [1.0], "pause": "1m"})
+
+
+def test_health_reads_the_canary_rows_of_the_hold(scenario: Scenario) -> None:
+    frame = sample(500, 3, changed=True)
+    good = LogisticRegression().fit(frame[FEATURES], frame["label"])
+    t = now_ms()
+    # The primary (the champion, trained before the change) is often wrong after it; the
+    # canary is right more often: healthy. A row outside the hold does not count.
+    scenario.log(t, t + 1000, 200, changed=True)
+    scenario.log(t, t + 1000, 200, changed=True, version=2, role="canary", model=good, seed=2)
+    scenario.log(t - 60_000, t - 59_000, 20, version=2, role="canary", model=good, latency_ms=900)
+    canary = Canary(steps=[1.0], hold="1s", max_p99_ms=50, min_rows=100)
+    health = check_health(DEP, 2, canary, start_ms=t, end_ms=t + 1000, client=scenario.client)
+    assert health.passed is True, health.reason
+    assert health.rows == 200 and health.labelled == 200 and health.p99_ms == 2.0
+    assert health.error_rate is not None and health.primary_error_rate is not None
+    assert health.error_rate < health.primary_error_rate
+    # Too few rows: undecided.
+    few = Canary(steps=[1.0], hold="1s", min_rows=1000)
+    waiting = check_health(DEP, 2, few, start_ms=t, end_ms=t + 1000, client=scenario.client)
+    assert waiting.passed is None and "200 canary row(s) of the 1000 needed" in waiting.reason
+
+
+def test_a_canary_significantly_worse_than_the_primary_fails(scenario: Scenario) -> None:
+    frame = sample(500, 3, changed=True)
+    flipped = LogisticRegression().fit(frame[FEATURES], 1 - frame["label"])
+    t = now_ms()
+    scenario.log(t, t + 1000, 300, changed=False)  # the champion, on data it knows
+    scenario.log(t, t + 1000, 300, changed=False, version=2, role="canary", model=flipped, seed=5)
+    canary = Canary(steps=[1.0], hold="1s", max_error_rate=0.05, min_rows=10)
+    health = check_health(DEP, 2, canary, start_ms=t, end_ms=t + 1000, client=scenario.client)
+    assert health.passed is False
+    assert "exceeds the primary's" in health.reason and "max_error_rate=0.05" in health.reason
+
+
+def test_a_few_labels_cannot_roll_back_by_chance(scenario: Scenario) -> None:
+    t = now_ms()
+    scenario.log(t, t + 1000, 300, changed=False)
+    scenario.log(t, t + 1000, 10, changed=False, version=2, role="canary", seed=9, per_request=5)
+    canary = Canary(steps=[1.0], hold="1s", max_error_rate=0.0, min_rows=5)
+    health = check_health(DEP, 2, canary, start_ms=t, end_ms=t + 1000, client=scenario.client)
+    assert health.passed is True, health.reason
+
+
+def test_at_a_full_step_the_primary_of_the_whole_rollout_is_the_baseline(
+    scenario: Scenario,
+) -> None:
+    frame = sample(500, 3, changed=True)
+    good = LogisticRegression().fit(frame[FEATURES], frame["label"])
+    t = now_ms()
+    # Step 0 (primary and canary answer), then a 100 % step where only the canary answers.
+    scenario.log(t - 2000, t - 1000, 200, changed=True)
+    scenario.log(t, t + 1000, 200, changed=True, version=2, role="canary", model=good, seed=2)
+    canary = Canary(steps=[1.0], hold="1s", max_error_rate=0.0, min_rows=10)
+    alone = check_health(DEP, 2, canary, start_ms=t, end_ms=t + 1000, client=scenario.client)
+    assert alone.passed is True and "not compared" in alone.reason
+    whole = check_health(
+        DEP, 2, canary, start_ms=t, end_ms=t + 1000, baseline_start_ms=t - 2000,
+        client=scenario.client,
+    )  # fmt: skip
+    assert whole.passed is True and whole.primary_error_rate is not None
+    assert whole.error_rate is not None and whole.error_rate < whole.primary_error_rate
+    worse = LogisticRegression().fit(frame[FEATURES], 1 - frame["label"])
+    scenario.log(t, t + 1000, 200, changed=True, version=3, role="canary", model=worse, seed=6)
+    bad = check_health(
+        DEP, 3, canary, start_ms=t, end_ms=t + 1000, baseline_start_ms=t - 2000,
+        client=scenario.client,
+    )  # fmt: skip
+    assert bad.passed is False and "exceeds the primary's" in bad.reason
