@@ -1,4 +1,5 @@
-"""mloop demo: a real tracked sweep, end to end."""
+"""mloop demo: the closed loop on the fraud scenario (the default) and the breast-cancer sweep
+(--scenario breast-cancer), end to end."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_demo_end_to_end(invoke: Invoke) -> None:
-    summary = as_json(invoke("demo", "--json"))
+    summary = as_json(invoke("demo", "--scenario", "breast-cancer", "--json"))
     assert summary["experiment"] == "breast-cancer-demo"
     children = summary["children"]
     assert len(children) == 8
@@ -64,10 +65,45 @@ def test_demo_end_to_end(invoke: Invoke) -> None:
 
 
 def test_demo_table(invoke: Invoke) -> None:
-    result = invoke("demo")
+    result = invoke("demo", "--scenario", "breast-cancer")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "breast-cancer-demo" in out and "★" in out
     assert "mloop runs list --experiment breast-cancer-demo" in out
     assert "mloop audit verify" in out
     assert "Traceback" not in result.output
+
+
+def test_the_default_demo_is_the_closed_loop(invoke: Invoke) -> None:
+    result = invoke("demo")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    # The live timeline, the summary, the report and what to run next.
+    assert "the fraud pattern changes at row 12,000" in out
+    assert "episode fraud-detector/1 promoted" in out
+    assert "the closed loop in" in out and "false alarms before the change" in out
+    assert "demo-fraud-report.html" in out
+    assert "mloop policies episodes fraud-detector" in out and "mloop audit verify" in out
+    assert "Traceback" not in result.output
+
+    # Once is enough: a second run in the same store says what to do.
+    again = invoke("demo")
+    assert again.exit_code != 0
+    assert "fresh" in again.output and "Traceback" not in again.output
+
+
+def test_the_closed_loop_json_and_its_next_commands(invoke: Invoke) -> None:
+    import shlex
+
+    summary = as_json(invoke("demo", "--scenario", "fraud", "--json"))
+    assert summary["scenario"] == "fraud" and summary["promoted"] is True
+    assert summary["pre_change_alarms"] == 0
+    assert 1 <= summary["detection_delay_windows"] <= 2
+    assert summary["gain"] >= 0.05
+    assert [e["kind"] for e in summary["timeline"]][:2] == ["start", "data"]
+    for command in summary["next_commands"]:
+        args = shlex.split(command)[1:]
+        if args[0] == "serve":
+            continue  # serves until stopped
+        result = invoke(*args)
+        assert result.exit_code == 0, (command, result.output)

@@ -93,11 +93,12 @@ class MloopGroup(click.Group):
 @click.version_option(mloop.__version__, "--version", prog_name="mloop")
 @click.pass_context
 def cli(ctx: click.Context, tracking_uri: str | None, artifact_uri: str | None) -> None:
-    """mloop: track experiments, runs, metrics and artifacts, with an audit log.
+    """mloop: the machine-learning loop — data, tracking, pipelines, registry, serving,
+    monitoring and retraining — with an audit log.
 
     \b
     Start with:
-      mloop demo                      train a small tracked sweep
+      mloop demo                      the closed loop on a simulated fraud service
       mloop runs list                 see what was recorded
       mloop doctor                    check that everything is set up
     Every command has --help, and --json for scripts.

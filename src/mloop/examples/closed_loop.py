@@ -1,0 +1,1003 @@
+"""The closed loop, end to end: what ``mloop demo`` runs (scenarios ``fraud`` and ``demand``).
+
+:func:`run_closed_loop` does everything for real on the given store, one step after another:
+
+1. generates the scenario's history and registers it as the dataset version ``<dataset>@v1``,
+   validates it against a suggested expectation suite and records the result;
+2. trains the first model through the scenario's pipeline (``mloop.examples.pipelines``),
+   registers it, evaluates it, gates it, approves it and makes it the ``champion``;
+3. creates a deployment following ``<model>@champion`` and serves it over HTTP on a free
+   loopback port (uvicorn in a thread);
+4. creates a monitor (reference: the training dataset version, windows of a fixed number of
+   rows, so no wall-clock wait) and a policy (retrain with the scenario's retraining pipeline
+   below, which reads the labelled rows of the prediction log; a ``beat_champion`` gate; a
+   canary with one-second holds);
+5. replays the live traffic through the server in requests of 100 rows, sends each row's label
+   to ``/feedback`` once its simulated delay has passed (simulated time is the time of the last
+   replayed row), and runs one :class:`mloop.loop.Agent` tick between batches: the monitor
+   reports every complete window, the policy opens an episode on drift, the agent retrains on
+   the labelled rows of the prediction log, gates the challenger against the champion on the
+   same held-out fresh rows, rolls it out as a canary and promotes it;
+6. measures the result (detection delay, false alarms before the change, the old champion and
+   the promoted model on fresh post-change rows neither was trained on) and writes an HTML
+   report into the store's home folder (:mod:`mloop.examples.closed_loop_report`).
+
+The change of the scenario falls exactly on a window boundary of the replay, so the windows
+before it are entirely before the change and an alert there is a false alarm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mloop.errors import InvalidInput
+from mloop.examples import demand, fraud
+from mloop.examples.pipelines import (
+    TIME_COLUMN,
+    evaluate_demand_model,
+    evaluate_fraud_model,
+    split_by_time,
+    train_demand_model,
+    train_fraud_model,
+)
+from mloop.pipelines import pipeline, step
+
+if TYPE_CHECKING:
+    from mloop.tracking.client import TrackingClient
+
+__all__ = [
+    "SCENARIOS",
+    "LoopDemoResult",
+    "LoopEvent",
+    "ScenarioSpec",
+    "demand_retraining",
+    "fraud_retraining",
+    "load_feedback",
+    "run_closed_loop",
+]
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+#: The simulated clock starts on a Monday, midnight UTC (2023-11-13).
+SIM_START_MS = 1_699_833_600_000
+#: Rows per request sent to the server.
+REQUEST_ROWS = 100
+#: Episode states that end an episode.
+END_STATES = ("promoted", "rolled_back", "rejected", "failed")
+
+
+# -- the retraining pipelines the policies run ---------------------------------------------------
+@step(cache=False, name="load")
+def load_feedback(deployment: str, start_ms: int, end_ms: int, target: str) -> pd.DataFrame:
+    """The labelled rows ``deployment`` served in ``[start_ms, end_ms)`` (its prediction log
+    joined with the labels sent to ``/feedback``): the inputs, ``target`` and ``timestamp_ms``,
+    oldest first."""
+    from mloop.loop.episodes import labelled_frame
+    from mloop.serving.predlog_read import read_predictions
+
+    table = read_predictions(deployment, start_ms=start_ms, end_ms=end_ms, with_labels=True)
+    frame = labelled_frame(table).rename(columns={"label": target, "ts": TIME_COLUMN})
+    if frame.empty:
+        raise InvalidInput(
+            f"deployment {deployment!r} has no labelled rows in [{start_ms}, {end_ms}); "
+            "send labels through /feedback first"
+        )
+    frame[target] = pd.to_numeric(frame[target]).astype(np.int64)
+    return frame.sort_values(TIME_COLUMN, kind="stable").reset_index(drop=True)
+
+
+@pipeline
+def fraud_retraining(
+    *,
+    deployment: str,
+    start_ms: int,
+    end_ms: int,
+    holdout: float = 0.2,
+    max_iter: int = 100,
+    seed: int = 0,
+) -> None:
+    """Retrain the fraud classifier on the labelled rows a deployment served (the agent gives
+    ``deployment``, ``start_ms`` and ``end_ms``), and evaluate it on their latest slice."""
+    train_rows, test_rows = split_by_time(
+        load_feedback(deployment, start_ms, end_ms, fraud.TARGET), holdout
+    )
+    model = train_fraud_model(train_rows, max_iter, seed=seed)
+    evaluate_fraud_model(model, test_rows)
+
+
+@pipeline
+def demand_retraining(
+    *,
+    deployment: str,
+    start_ms: int,
+    end_ms: int,
+    holdout: float = 0.2,
+    max_iter: int = 150,
+    seed: int = 0,
+) -> None:
+    """Retrain the demand regressor on the labelled rows a deployment served, and evaluate it
+    on their latest slice."""
+    train_rows, test_rows = split_by_time(
+        load_feedback(deployment, start_ms, end_ms, demand.TARGET), holdout
+    )
+    model = train_demand_model(train_rows, max_iter, seed=seed)
+    evaluate_demand_model(model, test_rows)
+
+
+# -- scenarios ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """The names, volumes and settings of one scenario of the demo."""
+
+    name: str
+    dataset: str
+    model: str
+    deployment: str
+    features: tuple[str, ...]
+    target: str
+    #: The metric the gate and the summary compare, and whether higher is better.
+    metric: str
+    higher_is_better: bool
+    #: Rows of history to train the first model on, and of live replay before the change.
+    train_rows: int
+    pre_rows: int
+    #: Most rows replayed after the change (the replay stops earlier once the loop is done).
+    post_rows: int
+    window_rows: int
+    #: Rows of fresh post-change data to compare the old and the new model on.
+    fresh_rows: int
+    initial_pipeline: str
+    retrain_pipeline: str
+    gate_min: dict[str, float]
+    gate_max: dict[str, float]
+    beat_champion: dict[str, float]
+    min_labelled_rows: int
+    canary_error_rate: float | None
+    #: Rows per replay batch (one agent tick after each).
+    batch_rows: int = 1000
+    #: Windows replayed after the episode ended, to show the promoted model serving.
+    after_windows: int = 2
+    #: How the timeline shows simulated time.
+    time_format: str = "%a %H:%M"
+    #: The monitor's thresholds (``mloop.monitors.create(thresholds=)``).
+    monitor_thresholds: dict[str, Any] = field(default_factory=dict)
+
+
+FRAUD = ScenarioSpec(
+    name="fraud",
+    dataset="transactions",
+    model="fraud",
+    deployment="fraud-detector",
+    features=fraud.FEATURES,
+    target=fraud.TARGET,
+    metric="roc_auc",
+    higher_is_better=True,
+    train_rows=20_000,
+    pre_rows=12_000,
+    post_rows=40_000,
+    window_rows=2_000,
+    fresh_rows=20_000,
+    initial_pipeline="mloop.examples.pipelines:fraud_training",
+    retrain_pipeline="mloop.examples.closed_loop:fraud_retraining",
+    gate_min={"roc_auc": 0.8},
+    gate_max={},
+    beat_champion={"roc_auc": 0.005},
+    min_labelled_rows=8_000,
+    canary_error_rate=0.01,
+    # A window's ROC AUC is measured on the labels in by then: about a thousand rows, a dozen
+    # frauds, so its standard error is about 0.045. The default tolerance (0.05) would cry wolf
+    # on unchanged traffic; 0.15 is three standard errors, and the change costs the old model
+    # 0.1 to 0.3 (feature drift sees it first anyway).
+    monitor_thresholds={"performance": 0.15},
+)
+DEMAND = ScenarioSpec(
+    name="demand",
+    dataset="demand",
+    model="demand",
+    deployment="demand-forecaster",
+    features=demand.FEATURES,
+    target=demand.TARGET,
+    metric="rmse",
+    higher_is_better=False,
+    train_rows=8 * 7 * 300,
+    pre_rows=4 * 7 * 300,
+    post_rows=14 * 7 * 300,
+    window_rows=7 * 300,
+    fresh_rows=4 * 7 * 300,
+    initial_pipeline="mloop.examples.pipelines:demand_training",
+    retrain_pipeline="mloop.examples.closed_loop:demand_retraining",
+    gate_min={},
+    gate_max={},
+    beat_champion={"rmse": 0.1},
+    min_labelled_rows=6 * 7 * 300,
+    canary_error_rate=None,
+    batch_rows=1_050,
+    time_format="%a %d %b",
+    # A week's RMSE moves with its weather and promotions: up to 20 % above the reference on
+    # unchanged data; the change doubles it.
+    monitor_thresholds={"performance": 0.4},
+)
+#: The scenarios by name.
+SCENARIOS = {"fraud": FRAUD, "demand": DEMAND}
+
+
+def _generate(spec: ScenarioSpec, seed: int, *, change_at_ms: int | None) -> pd.DataFrame:
+    """History, replay and the rows after the replay (the fresh post-change sample is drawn
+    separately), as one timeline."""
+    total = spec.train_rows + spec.pre_rows + spec.post_rows
+    if spec.name == "fraud":
+        return fraud.generate(
+            total, start_ms=SIM_START_MS, seed=seed, change_at_ms=change_at_ms,
+            label_delay_median_ms=HOUR_MS,
+        )  # fmt: skip
+    days = total // 300
+    return demand.generate(days, start_ms=SIM_START_MS, seed=seed, change_at_ms=change_at_ms)
+
+
+def _change_point(spec: ScenarioSpec, seed: int) -> int:
+    """The simulated time of the change: the time of the first live row after ``pre_rows``
+    (the rows' times do not depend on the change, so the change lands on a window boundary)."""
+    if spec.name == "demand":
+        return SIM_START_MS + (spec.train_rows + spec.pre_rows) // 300 * DAY_MS
+    probe = _generate(spec, seed, change_at_ms=None)
+    ts = probe[TIME_COLUMN].to_numpy()
+    at = spec.train_rows + spec.pre_rows
+    change = int(ts[at])
+    if int(ts[at - 1]) >= change:  # two rows in one millisecond across the boundary
+        change = int(ts[at - 1]) + 1
+    return change
+
+
+def _fresh_sample(spec: ScenarioSpec, seed: int, start_ms: int, change_ms: int) -> pd.DataFrame:
+    """Post-change rows no model has seen: later traffic from the same population."""
+    if spec.name == "fraud":
+        return fraud.generate(
+            spec.fresh_rows, start_ms=start_ms, seed=seed, change_at_ms=change_ms,
+            label_delay_median_ms=HOUR_MS,
+        )  # fmt: skip
+    start = start_ms - start_ms % DAY_MS + DAY_MS
+    return demand.generate(
+        spec.fresh_rows // 300, start_ms=start, seed=seed, change_at_ms=change_ms
+    )
+
+
+# -- results ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoopEvent:
+    """One line of the demo's timeline: what happened, at which simulated time."""
+
+    sim_ms: int
+    kind: str
+    message: str
+    wall_s: float
+    data: dict[str, Any] = field(default_factory=dict)
+    #: How the simulated time is shown (``strftime``): hours for fraud, days for demand.
+    time_format: str = "%a %H:%M"
+
+    def sim_time(self) -> str:
+        """The simulated time as ``Mon 06:00`` (UTC; ``Mon 13 Nov`` for daily scenarios)."""
+        return dt.datetime.fromtimestamp(self.sim_ms / 1000, tz=dt.UTC).strftime(self.time_format)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "sim_ms": self.sim_ms, "sim_time": self.sim_time(), "kind": self.kind,
+            "message": self.message, "wall_s": round(self.wall_s, 3), "data": self.data,
+        }  # fmt: skip
+
+
+@dataclass
+class WindowInfo:
+    """One monitor window as the demo saw it: its rows in the replay, whether they come before
+    or after the change, and the monitor's verdict."""
+
+    index: int
+    report_id: int
+    first_row: int
+    last_row: int
+    rows: int
+    post_change_rows: int
+    status: str
+    drift_share: float | None
+    checks: list[str]
+    sim_start_ms: int
+    sim_end_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class LoopDemoResult:
+    """What :func:`run_closed_loop` did and measured."""
+
+    scenario: str
+    seed: int
+    dataset: str
+    model: str
+    deployment: str
+    monitor: str
+    policy: str
+    url: str
+    change_sim_ms: int
+    change_row: int
+    window_rows: int
+    metric: str
+    champion_version: int
+    events: list[LoopEvent] = field(default_factory=list)
+    windows: list[WindowInfo] = field(default_factory=list)
+    episode: dict[str, Any] = field(default_factory=dict)
+    promoted_version: int | None = None
+    detection_window: int | None = None
+    detection_delay_windows: int | None = None
+    detection_delay_rows: int | None = None
+    pre_change_windows: int = 0
+    pre_change_alarms: int = 0
+    old_metric: float | None = None
+    new_metric: float | None = None
+    fresh_rows: int = 0
+    gate: dict[str, Any] = field(default_factory=dict)
+    initial: dict[str, Any] = field(default_factory=dict)
+    rows_replayed: int = 0
+    requests: int = 0
+    labels_sent: int = 0
+    seconds: float = 0.0
+    report_path: str = ""
+
+    @property
+    def gain(self) -> float | None:
+        """How much better the promoted model is on fresh post-change rows (positive: better,
+        whatever the metric's direction)."""
+        if self.old_metric is None or self.new_metric is None:
+            return None
+        diff = self.new_metric - self.old_metric
+        return diff if self.metric != "rmse" else -diff
+
+    @property
+    def promoted(self) -> bool:
+        """Whether the episode promoted the challenger."""
+        return self.episode.get("state") == "promoted"
+
+    def summary(self) -> dict[str, Any]:
+        """The figures, JSON-ready (what ``mloop demo --json`` prints)."""
+        return {
+            "scenario": self.scenario, "seed": self.seed, "dataset": f"{self.dataset}@v1",
+            "model": self.model, "deployment": self.deployment, "monitor": self.monitor,
+            "policy": self.policy, "url": self.url, "metric": self.metric,
+            "champion_version": self.champion_version,
+            "promoted_version": self.promoted_version, "promoted": self.promoted,
+            "change_row": self.change_row, "window_rows": self.window_rows,
+            "windows": len(self.windows), "detection_window": self.detection_window,
+            "detection_delay_windows": self.detection_delay_windows,
+            "detection_delay_rows": self.detection_delay_rows,
+            "pre_change_windows": self.pre_change_windows,
+            "pre_change_alarms": self.pre_change_alarms,
+            "old_model_metric": _round(self.old_metric),
+            "new_model_metric": _round(self.new_metric),
+            "gain": _round(self.gain), "fresh_rows": self.fresh_rows,
+            "episode": self.episode, "gate": self.gate, "initial": self.initial,
+            "rows_replayed": self.rows_replayed, "requests": self.requests,
+            "labels_sent": self.labels_sent, "seconds": round(self.seconds, 1),
+            "report": self.report_path,
+        }  # fmt: skip
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+@contextmanager
+def _default_client(client: TrackingClient) -> Iterator[None]:
+    """Make ``client`` the process's default while the demo runs: pipeline steps (and the
+    scenario's ``load`` steps) open the default client, which must be the demo's store."""
+    from mloop.tracking import fluent
+
+    with fluent._default_lock:
+        previous = fluent._default
+        fluent._default = client
+    try:
+        yield
+    finally:
+        with fluent._default_lock:
+            fluent._default = previous
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _post(url: str, payload: Any) -> Any:
+    body = json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    for attempt in range(5):
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or attempt == 4:
+                detail = exc.read().decode(errors="replace")[:300]
+                raise RuntimeError(f"POST {url} answered {exc.code}: {detail}") from None
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+class _Server:
+    """A deployment served by uvicorn in a thread on a free loopback port."""
+
+    def __init__(self, deployment: str, client: TrackingClient) -> None:
+        import uvicorn
+
+        from mloop.serving.app import create_app
+        from mloop.serving.config import ServingConfig
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = ServingConfig(port=self.port, poll_interval_s=0.2, model_threads=1)
+        self.app = create_app(deployment, config=config, client=client)
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
+        )
+        self.thread = threading.Thread(
+            target=lambda: asyncio.run(self.server.serve()), name="mloop-demo-server", daemon=True
+        )
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the demo's model server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+    def flush(self) -> None:
+        """Write the server's buffered predictions and labels now (it would within 2 s)."""
+        log = self.app.state.mloop.log
+        if log is not None:
+            log.flush()
+
+
+@dataclass
+class _Request:
+    request_id: str
+    first_row: int
+    rows: int
+    arrival_ms: int
+    known: int = 0
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON records with plain Python values."""
+    return json.loads(frame.to_json(orient="records"))  # type: ignore[no-any-return]
+
+
+# -- the demo -----------------------------------------------------------------------------------
+class _Demo:
+    def __init__(
+        self,
+        client: TrackingClient,
+        spec: ScenarioSpec,
+        seed: int,
+        on_event: Callable[[LoopEvent], None] | None,
+    ) -> None:
+        self.client = client
+        self.spec = spec
+        self.seed = seed
+        self.on_event = on_event
+        self.started = time.monotonic()
+        self.events: list[LoopEvent] = []
+        self.sim_ms = SIM_START_MS
+        self.requests: list[_Request] = []
+        self.labels_sent = 0
+        self.audit_seq = 0
+        self.episode_id: int | None = None
+        self.seen_reports: set[int] = set()
+        self.window_index = 0
+
+    def emit(self, kind: str, message: str, **data: Any) -> None:
+        """Record one timeline event and pass it to ``on_event``."""
+        event = LoopEvent(
+            self.sim_ms, kind, message, time.monotonic() - self.started, data,
+            self.spec.time_format,
+        )  # fmt: skip
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    # -- set-up --------------------------------------------------------------------------------
+    def prepare_data(self, timeline: pd.DataFrame) -> Any:
+        """Register the history as ``<dataset>@v1``, validate it, record the validation."""
+        from mloop.data import record_validation, register, suggest_expectations, validate
+
+        spec = self.spec
+        history = timeline.iloc[: spec.train_rows]
+        columns = [TIME_COLUMN, *spec.features, spec.target, fraud.LABEL_DELAY]
+        version = register(
+            spec.dataset, history[columns].reset_index(drop=True),
+            description=f"{spec.name} scenario: the history the first model is trained on",
+            tags={"source": f"mloop.examples.{spec.name}.generate", "seed": str(self.seed)},
+            client=self.client,
+        )  # fmt: skip
+        suite = suggest_expectations(history[columns], name=spec.dataset)
+        result = validate(history[columns], suite)
+        record_validation(result, dataset=version, client=self.client)
+        self.emit(
+            "data",
+            f"registered {version.ref} ({len(history):,} rows of history); "
+            f"validation: {result.summary}",
+            ref=version.ref, rows=len(history), validation=result.summary,
+        )  # fmt: skip
+        return version
+
+    def train_champion(self, version: Any, history: pd.DataFrame) -> tuple[int, dict[str, Any]]:
+        """Train through the scenario's pipeline, register, evaluate, gate, approve, promote."""
+        from mloop.pipelines.runner import import_pipeline, run_pipeline
+        from mloop.registry import Gate, approve, evaluate, set_alias
+        from mloop.registry.core import log_model
+
+        spec = self.spec
+        labelled_by = int(history[TIME_COLUMN].iloc[-1]) + 1
+        result = run_pipeline(
+            import_pipeline(spec.initial_pipeline),
+            {"dataset": version.ref, "labelled_by_ms": labelled_by, "seed": self.seed},
+            client=self.client,
+        )
+        model = result.output("train")
+        metrics = result.output("evaluate")
+        self.emit(
+            "train",
+            f"pipeline {spec.initial_pipeline} (run {result.run_id[:8]}): "
+            f"{spec.metric} {metrics[spec.metric]:.3f} on its held-out slice",
+            run_id=result.run_id, metrics={k: float(v) for k, v in metrics.items()},
+        )  # fmt: skip
+        # The held-out slice of the history (the pipeline's split) evaluates and gates it.
+        known = history[history[TIME_COLUMN] + history[fraud.LABEL_DELAY] <= labelled_by]
+        test = known.iloc[round(len(known) * 0.8) :][[*spec.features, spec.target]]
+        registered = log_model(
+            result.run_id, model, spec.model,
+            input_example=known[list(spec.features)].head(5).reset_index(drop=True),
+            description=f"{spec.name} model trained on {version.ref}", client=self.client,
+        )  # fmt: skip
+        self.client.log_input(result.run_id, version, context="training")
+        evaluate(registered, test, target=spec.target, latency=False, plots=False,
+                 client=self.client)  # fmt: skip
+        gate = Gate(min=spec.gate_min, max=spec.gate_max, beat_champion=spec.beat_champion)
+        decision = gate.check(
+            registered, against="champion", data=test, target=spec.target, client=self.client
+        )
+        if not decision.passed:
+            raise RuntimeError(f"the first {spec.name} model failed its gate: {decision.summary()}")
+        approve(spec.model, registered.version, by="mloop-demo",
+                note="first model of the closed-loop demo", client=self.client)  # fmt: skip
+        set_alias(spec.model, "champion", registered.version,
+                  reason="closed-loop demo: passed its gate", client=self.client)  # fmt: skip
+        self.emit(
+            "registry",
+            f"models:/{spec.model}/{registered.version} registered, gate passed "
+            f"({decision.summary()}), approved, alias champion",
+            version=registered.version, gate=decision.summary(),
+        )  # fmt: skip
+        return int(registered.version), {
+            "run_id": result.run_id, "version": int(registered.version),
+            "metrics": {k: float(v) for k, v in metrics.items()}, "gate": decision.summary(),
+        }  # fmt: skip
+
+    def quality_suite(self, history: pd.DataFrame) -> Any:
+        """The monitor's data-quality suite: the one it would draft from the reference, less
+        ``in_set`` on numeric columns. A count such as ``txn_count_24h`` has a long tail: a
+        window meets values the reference never held, which is not a quality problem (its
+        ``in_range`` stays, and drift covers its distribution)."""
+        from mloop.data import Suite, suggest_expectations
+        from mloop.monitoring.reference import QUALITY_KINDS
+
+        frame = history[list(self.spec.features)]
+        numeric = {c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
+        numeric -= {c for c in frame.columns if pd.api.types.is_bool_dtype(frame[c])}
+        doc = suggest_expectations(frame, name=f"{self.spec.dataset}-quality").to_dict()
+        doc["expectations"] = [
+            e for e in doc["expectations"]
+            if e["expect"] in QUALITY_KINDS
+            and not (e["expect"] == "in_set" and e.get("column") in numeric)
+        ]  # fmt: skip
+        return Suite.from_dict(doc)
+
+    def create_loop(self, version: Any, history: pd.DataFrame) -> None:
+        """Create the deployment's monitor and policy."""
+        from mloop import monitoring
+        from mloop.evaluation import Gate
+        from mloop.loop import Canary, policies
+
+        spec = self.spec
+        window = f"{spec.window_rows} rows"
+        monitoring.create(
+            spec.deployment, deployment=spec.deployment, reference=version.ref, window=window,
+            target=spec.target, expectations=self.quality_suite(history),
+            thresholds=spec.monitor_thresholds or None, client=self.client,
+        )  # fmt: skip
+        self.emit(
+            "monitor",
+            f"monitor {spec.deployment}: windows of {window} against {version.ref}, "
+            "checks feature_drift, prediction_drift, data_quality, performance",
+        )
+        policies.create(
+            spec.deployment, deployment=spec.deployment, on=["drift", "performance_drop"],
+            retrain=spec.retrain_pipeline, retrain_params={"seed": self.seed},
+            gate=Gate(beat_champion=spec.beat_champion),
+            rollout=Canary(steps=[0.1, 0.5, 1.0], hold="1s",
+                           max_error_rate=spec.canary_error_rate, min_rows=REQUEST_ROWS),
+            cooldown="1h", min_labelled_rows=spec.min_labelled_rows, label_wait="10m",
+            client=self.client,
+        )  # fmt: skip
+        margin = ", ".join(f"{k} by {v:g}" for k, v in spec.beat_champion.items())
+        self.emit(
+            "policy",
+            f"policy {spec.deployment}: on drift or a performance drop retrain with "
+            f"{spec.retrain_pipeline} once {spec.min_labelled_rows:,} labelled rows are in; "
+            f"gate: beat the champion ({margin}); canary 10% -> 50% -> 100%, 1 s holds",
+        )
+
+    # -- the replay ----------------------------------------------------------------------------
+    def send(self, server: _Server, live: pd.DataFrame, start: int, stop: int) -> None:
+        """Send live rows ``[start, stop)`` to ``/predict`` in requests of ``REQUEST_ROWS``."""
+        features = list(self.spec.features)
+        for first in range(start, stop, REQUEST_ROWS):
+            rows = live.iloc[first : min(first + REQUEST_ROWS, stop)]
+            body = _post(f"{server.url}/predict", _records(rows[features]))
+            request_id = str(body["request_id"])
+            self.requests.append(_Request(request_id, first, len(rows), int(request_id[:13])))
+
+    def send_labels(self, server: _Server, live: pd.DataFrame, due_ms: np.ndarray) -> None:
+        """Send every label known by now (cumulative per request: unknown rows as null)."""
+        target = live[self.spec.target].to_numpy()
+        feedback = []
+        for request in self.requests:
+            if request.known == request.rows:
+                continue
+            span = slice(request.first_row, request.first_row + request.rows)
+            known = due_ms[span] <= self.sim_ms
+            count = int(known.sum())
+            if count == request.known:
+                continue
+            labels = [int(y) if k else None for y, k in zip(target[span], known, strict=True)]
+            feedback.append({"request_id": request.request_id, "label": labels})
+            self.labels_sent += count - request.known
+            request.known = count
+        for first in range(0, len(feedback), 200):
+            _post(f"{server.url}/feedback", {"feedback": feedback[first : first + 200]})
+
+    def row_of(self, real_ms: int) -> int:
+        """The replay row of the first request that arrived at or after ``real_ms``."""
+        for request in self.requests:
+            if request.arrival_ms >= real_ms:
+                return request.first_row
+        return self.requests[-1].first_row + self.requests[-1].rows if self.requests else 0
+
+    def follow_reports(self, live: pd.DataFrame, change_row: int) -> list[WindowInfo]:
+        """The monitor reports not seen yet, as windows of the replay (with an event each)."""
+        from mloop import monitoring
+
+        spec = self.spec
+        ts = live[TIME_COLUMN].to_numpy()
+        found = []
+        for report in monitoring.reports(spec.deployment, client=self.client):
+            if report.id in self.seen_reports:
+                continue
+            self.seen_reports.add(report.id)
+            self.window_index += 1
+            first, last = self.row_of(report.window_start_ms), self.row_of(report.window_end_ms)
+            summary = report.summary.get("feature_drift") or {}
+            share = summary.get("drifted_share")
+            info = WindowInfo(
+                index=self.window_index, report_id=report.id, first_row=first, last_row=last,
+                rows=report.rows, post_change_rows=max(0, last - max(first, change_row)),
+                status=report.status, drift_share=None if share is None else float(share),
+                checks=sorted({str(a["check"]) for a in report.alerts}),
+                sim_start_ms=int(ts[min(first, len(ts) - 1)]),
+                sim_end_ms=int(ts[min(max(last - 1, 0), len(ts) - 1)]),
+            )  # fmt: skip
+            found.append(info)
+            when = "after the change" if info.post_change_rows else "before the change"
+            self.emit(
+                "window",
+                f"window {info.index} (rows {first:,}-{last:,}, {when}): "
+                + _window_verdict(report),
+                window=info.index, status=report.status, drift_share=info.drift_share,
+            )  # fmt: skip
+        return found
+
+    def follow_episodes(self) -> None:
+        """An event for each episode transition audited since the last look."""
+        store: Any = self.client.store
+        for event in store.iter_audit(after_seq=self.audit_seq):
+            self.audit_seq = event.seq
+            if not event.action.startswith("episode."):
+                continue
+            after = event.after or {}
+            state = event.action.split(".", 1)[1]
+            reason = str(after.get("reason", ""))
+            if self.episode_id is None and state == "triggered":
+                self.episode_id = int(str(event.object_id).rsplit("/", 1)[-1])
+            message = _episode_message(state, after, reason)
+            self.emit("episode", f"episode {event.object_id} {state}: {message}", state=state)
+
+    def run(self) -> LoopDemoResult:
+        """The whole demo (see the module docstring)."""
+        spec = self.spec
+        change_ms = _change_point(spec, self.seed)
+        timeline = _generate(spec, self.seed, change_at_ms=change_ms)
+        history = timeline.iloc[: spec.train_rows].reset_index(drop=True)
+        live = timeline.iloc[spec.train_rows :].reset_index(drop=True)
+        change_row = int(np.searchsorted(live[TIME_COLUMN].to_numpy(), change_ms, side="left"))
+        self.sim_ms = int(history[TIME_COLUMN].iloc[-1])
+        self.emit(
+            "start",
+            f"{spec.name} scenario, seed {self.seed}: {len(history):,} rows of history, then "
+            f"live traffic whose pattern changes after {change_row:,} rows "
+            f"({change_row // spec.window_rows} windows of {spec.window_rows:,})",
+        )
+        version = self.prepare_data(timeline)
+        champion, initial = self.train_champion(version, history)
+        from mloop.serving.deployments import create_deployment
+
+        create_deployment(spec.deployment, f"{spec.model}@champion", client=self.client)
+        self.audit_seq = self._audit_head()
+        result = LoopDemoResult(
+            scenario=spec.name, seed=self.seed, dataset=spec.dataset, model=spec.model,
+            deployment=spec.deployment, monitor=spec.deployment, policy=spec.deployment,
+            url="", change_sim_ms=change_ms, change_row=change_row,
+            window_rows=spec.window_rows, metric=spec.metric, champion_version=champion,
+            initial=initial,
+        )  # fmt: skip
+        with _Server(spec.deployment, self.client) as server:
+            result.url = server.url
+            self.emit("serve", f"deployment {spec.deployment} follows {spec.model}@champion, "
+                      f"served on {server.url}")  # fmt: skip
+            self.create_loop(version, history)
+            self.audit_seq = self._audit_head()
+            self.replay(server, live, change_row, result)
+        result.requests = len(self.requests)
+        result.labels_sent = self.labels_sent
+        self.measure(result, live, change_ms)
+        return result
+
+    def _audit_head(self) -> int:
+        head = self.client.store.audit_head()
+        return 0 if head is None else int(head[0])
+
+    def replay(
+        self, server: _Server, live: pd.DataFrame, change_row: int, result: LoopDemoResult
+    ) -> None:
+        """Replay the live rows with labels, one agent tick per batch, until the episode has
+        ended and ``after_windows`` more windows were served (or the rows run out)."""
+        from mloop.loop import Agent
+
+        spec = self.spec
+        agent = Agent(self.client, schedules=False, lease_seconds=120)
+        ts = live[TIME_COLUMN].to_numpy()
+        due = ts + live[fraud.LABEL_DELAY].to_numpy()
+        pos = 0
+        stop_at: int | None = None
+        announced = False
+        while pos < len(live) and (stop_at is None or pos < stop_at):
+            batch = spec.batch_rows
+            if self._rolling_out():
+                batch = REQUEST_ROWS * 5
+            end = min(pos + batch, len(live))
+            self.send(server, live, pos, end)
+            pos = end
+            self.sim_ms = int(ts[pos - 1])
+            if not announced and pos > change_row:
+                announced = True
+                self.emit("change", f"the {spec.name} pattern changes at row {change_row:,}")
+            self.send_labels(server, live, due)
+            server.flush()
+            tick = agent.tick()
+            for error in tick.errors:
+                self.emit("error", error)
+            result.windows.extend(self.follow_reports(live, change_row))
+            self.follow_episodes()
+            if stop_at is None and self._episode_ended():
+                stop_at = min(len(live), pos + spec.after_windows * spec.window_rows + 1)
+        result.rows_replayed = pos
+        # The last windows: complete them (a later row exists) and report them.
+        server.flush()
+        agent.tick()
+        result.windows.extend(self.follow_reports(live, change_row))
+        self.follow_episodes()
+
+    def _episode(self) -> Any:
+        from mloop.loop import policies
+
+        if self.episode_id is None:
+            return None
+        return policies.get_episode(self.episode_id, client=self.client)
+
+    def _rolling_out(self) -> bool:
+        episode = self._episode()
+        return episode is not None and episode.state in ("gating", "rolling_out")
+
+    def _episode_ended(self) -> bool:
+        episode = self._episode()
+        return episode is not None and episode.state in END_STATES
+
+    # -- measuring -----------------------------------------------------------------------------
+    def measure(self, result: LoopDemoResult, live: pd.DataFrame, change_ms: int) -> None:
+        """Fill in the figures: detection, false alarms, the episode, the models on fresh rows."""
+        from mloop.registry import evaluate
+
+        spec = self.spec
+        windows = result.windows
+        pre = [w for w in windows if w.post_change_rows == 0 and w.last_row <= result.change_row]
+        result.pre_change_windows = len(pre)
+        result.pre_change_alarms = sum(1 for w in pre if w.status == "alert")
+        post = [w for w in windows if w.post_change_rows > 0]
+        detected = next((w for w in post if w.status == "alert"), None)
+        if detected is not None and post:
+            result.detection_window = detected.index
+            # Windows ending after the change up to the alerting one, included: 1 means the
+            # first window after the change raised it.
+            result.detection_delay_windows = detected.index - post[0].index + 1
+            result.detection_delay_rows = detected.last_row - result.change_row
+        episode = self._episode()
+        if episode is not None:
+            result.episode = {
+                "id": episode.id, "state": episode.state, "reason": episode.reason,
+                "candidate_version": episode.candidate_version,
+                "pipeline_run_id": episode.pipeline_run_id, "report_ids": episode.report_ids,
+                "data": episode.detail.get("data"),
+                "health": {k: v for k, v in episode.detail.items() if k.startswith("health_")},
+            }  # fmt: skip
+            result.gate = dict(episode.detail.get("gate") or {})
+            if episode.state == "promoted":
+                result.promoted_version = episode.candidate_version
+        # The old champion and the model serving now, on fresh post-change rows.
+        start = int(live[TIME_COLUMN].iloc[-1]) + 1
+        fresh = _fresh_sample(spec, self.seed, start, change_ms)
+        data = fresh[[*spec.features, spec.target]]
+        result.fresh_rows = len(data)
+        options: dict[str, Any] = {"latency": False, "plots": False}
+        old = evaluate(f"models:/{spec.model}/{result.champion_version}", data,
+                       target=spec.target, client=self.client, **options)  # fmt: skip
+        result.old_metric = float(old.metrics[spec.metric])
+        newest = result.promoted_version or result.champion_version
+        new = evaluate(f"models:/{spec.model}/{newest}", data, target=spec.target,
+                       client=self.client, **options)  # fmt: skip
+        result.new_metric = float(new.metrics[spec.metric])
+        self.sim_ms = start
+        self.emit(
+            "measure",
+            f"on {len(data):,} fresh post-change rows: old champion v{result.champion_version} "
+            f"{spec.metric} {result.old_metric:.3f}, serving now v{newest} "
+            f"{result.new_metric:.3f}",
+        )
+
+
+def _window_verdict(report: Any) -> str:
+    """A short verdict of a monitor report: ok, or the alerts in a few words each."""
+    if report.status != "alert":
+        return str(report.status)
+    parts = []
+    for alert in report.alerts:
+        check = str(alert["check"])
+        summary = report.summary.get(check) or {}
+        if check == "feature_drift" and "drifted" in summary:
+            drifted = list(summary["drifted"])
+            names = ", ".join(drifted[:4]) + (", ..." if len(drifted) > 4 else "")
+            parts.append(f"feature drift {len(drifted)}/{summary.get('tested')} ({names})")
+        elif check == "performance" and isinstance(summary.get("value"), int | float):
+            parts.append(
+                f"performance {summary.get('metric')} {float(summary['value']):.3f} "
+                f"(reference {float(summary.get('reference') or 0.0):.3f})"
+            )
+        else:
+            reason = str(alert["reason"])
+            parts.append(f"{check.replace('_', ' ')}: {reason[:70]}")
+    return "ALERT " + "; ".join(parts)
+
+
+def _episode_message(state: str, after: dict[str, Any], reason: str) -> str:
+    """A short account of an episode's transition, from its audit event."""
+    if state == "triggered":
+        events = ", ".join(after.get("events", []))
+        return f"opened on {events} (monitor report(s) {after.get('report_ids')})"
+    if state == "retraining" and isinstance(after.get("data"), dict):
+        data = after["data"]
+        return (
+            f"{data.get('labelled_rows', 0):,} labelled rows since the first drifting window: "
+            f"retraining on the oldest {data.get('train_rows', 0):,}, the newest "
+            f"{data.get('holdout_rows', 0):,} held out for the gate"
+        )
+    if state == "gating" and after.get("candidate_version") is not None:
+        run = str(after.get("pipeline_run_id") or "")[:8]
+        return f"retrained (run {run}): candidate version {after['candidate_version']}"
+    gate = after.get("gate")
+    if state == "rolling_out" and isinstance(gate, dict) and gate.get("checks"):
+        check = gate["checks"][0]
+        return (
+            f"gate passed on the same {gate.get('rows', 0):,} held-out fresh rows: challenger "
+            f"{check.get('metric')} {float(check.get('observed') or 0.0):.3f} vs champion "
+            f"{float(check.get('champion') or 0.0):.3f}; {reason.rsplit('; ', 1)[-1]}"
+        )
+    return reason
+
+
+def run_closed_loop(
+    client: TrackingClient,
+    *,
+    scenario: str = "fraud",
+    seed: int = 0,
+    on_event: Callable[[LoopEvent], None] | None = None,
+) -> LoopDemoResult:
+    """Run the closed-loop demo of ``scenario`` (``fraud`` or ``demand``) on ``client``'s store,
+    calling ``on_event`` for every line of the timeline; writes the HTML report into the store's
+    home folder. The store should not hold the scenario's dataset, model or deployment yet
+    (AlreadyExists otherwise: use a fresh MLOOP_HOME)."""
+    from mloop.examples.closed_loop_report import write_report
+
+    spec = SCENARIOS.get(scenario)
+    if spec is None:
+        raise InvalidInput(
+            f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}",
+            field="scenario",
+        )
+    _check_fresh(client, spec)
+    from threadpoolctl import threadpool_limits
+
+    demo = _Demo(client, spec, seed, on_event)
+    # Training uses at most two threads (the server's predictions one): the demo is sized for
+    # a two-core machine, and more threads than cores only make the server wait.
+    with _default_client(client), threadpool_limits(limits=min(2, os.cpu_count() or 1)):
+        result = demo.run()
+    result.events = demo.events
+    result.seconds = time.monotonic() - demo.started
+    home = Path(client.settings.home).expanduser()
+    result.report_path = str(write_report(result, home / f"demo-{spec.name}-report.html"))
+    return result
+
+
+def _check_fresh(client: TrackingClient, spec: ScenarioSpec) -> None:
+    """AlreadyExists unless the store is free of the scenario's deployment, monitor and policy
+    (checked first, so that nothing is written before the error)."""
+    from mloop.errors import AlreadyExists, NotFound
+
+    store: Any = client.store
+    for what, get in (
+        ("deployment", store.get_deployment),
+        ("monitor", store.get_monitor),
+        ("policy", store.get_policy),
+    ):
+        try:
+            get(spec.deployment)
+        except NotFound:
+            continue
+        raise AlreadyExists(
+            f"{what} {spec.deployment!r} already exists in this store: the {spec.name} demo "
+            "needs a fresh one (set MLOOP_HOME to an empty folder, e.g. "
+            "MLOOP_HOME=$(mktemp -d) mloop demo)"
+        )
