@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import pickle
 import shutil
@@ -403,6 +404,13 @@ def test_a_pipeline_runs_on_ray_by_name(
         result = module.summed.run(n=5, executor="ray")
         assert result.output("total")["sum"] == 10
         assert os.getpid() not in result.output("total")["pids"]
+        client = mloop.tracking.default_client()
+        for step in result.steps.values():  # records stored by the Ray workers, then recorded
+            assert step.run_id is not None
+            (entry,) = client.list_artifacts(step.run_id, "outputs.json")
+            recorded = json.loads(client.artifacts.get_bytes(entry.digest))["outputs"]
+            assert [o["blobs"] for o in recorded] == step.blobs
+            assert len(client.list_artifacts(step.run_id, "logs.txt")) == 1
     finally:
         mloop.tracking.reset_default_client()
         sys.modules.pop(name, None)

@@ -3,6 +3,8 @@ resume — and the bad inputs: failing steps, unserialisable outputs, hanging st
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
 import itertools
 import json
@@ -109,6 +111,67 @@ def test_a_run_is_a_tracked_run_with_a_child_run_per_step(project: Load) -> None
     (out,) = client.list_artifacts(load.id, "outputs/")
     assert out.path == "outputs/0/value.json"
     assert out.digest == result["load"].blobs[0]["value.json"]
+
+
+def _staged(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The staging folders the runner opens from now on."""
+    folders: list[Path] = []
+    real = runner.scratch
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[Path]:
+        with real() as folder:
+            folders.append(folder)
+            yield folder
+
+    monkeypatch.setattr(runner, "scratch", counted)
+    return folders
+
+
+def _check_records(result: PipelineResult) -> None:
+    """Each step run's outputs.json and logs.txt: right content, right digest and size."""
+    client = _client()
+    for node, step in result.steps.items():
+        assert step.run_id is not None
+        recorded = json.loads(_artifact_text(step.run_id, "outputs.json"))["outputs"]
+        assert [o["blobs"] for o in recorded] == step.blobs
+        assert [o["record"] for o in recorded] == [o.to_dict() for o in step.outputs], node
+        for name in ("outputs.json", "logs.txt"):
+            (entry,) = client.list_artifacts(step.run_id, name)
+            data = _artifact_text(step.run_id, name).encode()
+            assert (entry.digest, entry.size) == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+def test_the_worker_stores_the_step_records_with_its_outputs(
+    project: Load, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = project()
+    folders = _staged(monkeypatch)
+    result = steps.simple.run(n=2)
+    _check_records(result)
+    assert _artifact_text(result["load"].run_id or "", "logs.txt") == "loading 2 values\n"
+    assert folders == []  # outputs.json and logs.txt came with the outputs' batch
+    # A cached re-run records the same outputs (its outputs.json comes from the cache entry).
+    again = steps.simple.run(n=2)
+    assert all(s.cached for s in again.steps.values())
+    for node in ("load", "double", "total"):
+        first, second = (
+            json.loads(_artifact_text(r[node].run_id or "", "outputs.json"))
+            for r in (result, again)
+        )
+        assert first == second
+
+
+def test_logs_of_several_attempts_are_stored_by_the_runner(
+    project: Load, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = project()
+    folders = _staged(monkeypatch)
+    result = steps.shaky.run()
+    _check_records(result)
+    logs = _artifact_text(result["flaky"].run_id or "", "logs.txt")
+    assert logs.startswith("--- attempt 1 ---\n") and "--- attempt 3 ---\n" in logs
+    assert len(folders) == 1  # the joined logs: one staging folder for the whole run
 
 
 # -- the cache -----------------------------------------------------------------------------------
@@ -290,6 +353,7 @@ def test_the_process_executor_runs_independent_steps_in_parallel(project: Load) 
     result = steps.pair.run(executor="process", max_workers=2)
     (a_start, a_end), (b_start, b_end) = result.output("meet"), result.output("meet_2")
     assert a_start < b_end and b_start < a_end  # each started before the other ended
+    _check_records(result)  # stored by the workers, recorded by the runner
 
 
 def test_a_step_past_its_timeout_fails_on_the_process_executor(project: Load) -> None:

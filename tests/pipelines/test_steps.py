@@ -572,6 +572,39 @@ def test_step_call_exposes_cache_key_parts() -> None:
     assert digest.digest == training.graph()["train"].code_digest.digest
 
 
+@pipeline
+def repeated(times: int = 4) -> None:
+    """``times`` calls of one step, and one of another."""
+    df = load(3)
+    for _ in range(times):
+        train(df, 2)
+
+
+def test_a_graph_digests_each_step_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mloop.pipelines.graph as graph_module
+
+    digested: list[str] = []
+    real = graph_module.code_digest
+
+    def counting(func: Any) -> CodeDigest:
+        digested.append(func.__name__)
+        return real(func)
+
+    monkeypatch.setattr(graph_module, "code_digest", counting)
+    g = repeated.graph()
+    digests = [g.code_digest(node) for node in g.topological_order()]
+    assert sorted(digested) == ["load", "train"]  # four calls of train, one digest
+    trains = [
+        d for node, d in zip(g.topological_order(), digests, strict=True) if node.step is train
+    ]
+    assert len(trains) == 4 and all(d is trains[0] for d in trains)
+    assert g["train_3"].code_digest is trains[0]  # the call's own property agrees
+    assert g.code_digest("load") is g["load"].code_digest
+    again = repeated.graph()  # a new graph (a new run) digests the code afresh
+    assert again.code_digest("train").digest == trains[0].digest
+    assert sorted(digested) == ["load", "train", "train"]
+
+
 def test_to_dict_is_json_and_stable() -> None:
     first = training.graph().to_dict()
     assert json.loads(json.dumps(first)) == first

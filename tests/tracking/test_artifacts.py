@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import mloop
-from mloop.errors import InvalidArtifactPath, InvalidInput, NotFound
+from mloop.errors import Conflict, InvalidArtifactPath, InvalidInput, InvalidState, NotFound
+from mloop.store.base import RunStatus
 from mloop.tracking import TrackingClient
 
 
@@ -109,3 +111,91 @@ def test_gc_purges_deleted_runs_blobs(client: TrackingClient) -> None:
     with pytest.raises(NotFound):
         client.get_run(gone.id)
     assert client.artifacts.get_bytes(client.list_artifacts(keep.id)[0].digest) == b"kept"
+
+
+# -- references recorded with the end of a run -------------------------------------------------
+
+
+def _blob(client: TrackingClient, data: bytes) -> tuple[str, int]:
+    ref = client.artifacts.put_bytes(data)
+    return ref.digest, ref.size
+
+
+def test_end_records_artifacts_in_the_end_transaction(
+    client: TrackingClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest, size = _blob(client, b"out")
+    run = client.start_run(capture_source=False)
+    run.log_metric("loss", 0.5)
+
+    def apart(*args: object) -> None:
+        raise AssertionError("the references go with the end, not in a transaction of their own")
+
+    monkeypatch.setattr(client.store, "add_artifacts", apart)
+    run.end(artifacts=[("outputs/0/value.json", digest, size), ("logs.txt", digest, size)])
+    monkeypatch.undo()
+    stored = client.get_run(run.id)
+    assert stored.status is RunStatus.FINISHED and stored.metrics == {"loss": 0.5}
+    listed = [(a.path, a.digest, a.size) for a in client.list_artifacts(run.id)]
+    assert listed == [("logs.txt", digest, size), ("outputs/0/value.json", digest, size)]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (("../up.txt", "a" * 64, 1), "traversal|'\\.\\.'"),
+        (("ok.txt", "not-a-digest", 1), "digest must be 64"),
+        (("ok.txt", "a" * 64, -1), "size must be an int"),
+        (("ok.txt", "a" * 64), r"\(path, digest, size\)"),
+    ],
+)
+def test_end_refuses_bad_references_before_writing(
+    client: TrackingClient, entry: tuple[object, ...], message: str
+) -> None:
+    run = client.start_run(capture_source=False)
+    with pytest.raises((InvalidInput, InvalidArtifactPath), match=message):
+        run.end(artifacts=[entry])  # type: ignore[list-item]
+    assert not run.ended and client.get_run(run.id).status is RunStatus.RUNNING
+    run.end()
+    assert client.list_artifacts(run.id) == []
+
+
+def test_end_of_an_ended_run_refuses_references(client: TrackingClient) -> None:
+    digest, size = _blob(client, b"late")
+    run = client.start_run(capture_source=False)
+    run.end()
+    run.end()  # ending twice stays harmless
+    with pytest.raises(InvalidState, match="has ended"):
+        run.end(artifacts=[("late.txt", digest, size)])
+    assert client.list_artifacts(run.id) == []
+
+
+def test_references_are_recorded_when_the_end_is_written_apart(
+    client: TrackingClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The end's batch fails (here: the end alone); the client then records the references and
+    # the status itself, as it did before the references travelled with the end.
+    digest, size = _blob(client, b"apart")
+    run = client.start_run(capture_source=False)
+    real = client.store.write_batch
+
+    def no_end(**batch: Any) -> None:
+        if batch.get("end") is not None:
+            raise Conflict("refused for the test")
+        real(**batch)
+
+    monkeypatch.setattr(client.store, "write_batch", no_end)
+    run.end(artifacts=[("a.txt", digest, size)])
+    monkeypatch.undo()
+    assert client.get_run(run.id).status is RunStatus.FINISHED
+    assert [a.path for a in client.list_artifacts(run.id)] == ["a.txt"]
+
+
+def test_a_conflicting_reference_fails_the_run(client: TrackingClient) -> None:
+    digest, size = _blob(client, b"other")
+    run = client.start_run(capture_source=False)
+    first = run.log_text("first", "x.txt")
+    with pytest.raises(Conflict, match="already recorded"):
+        run.end(artifacts=[("x.txt", digest, size)])
+    assert client.get_run(run.id).status is RunStatus.FAILED
+    assert [(a.path, a.digest) for a in client.list_artifacts(run.id)] == [("x.txt", first.digest)]

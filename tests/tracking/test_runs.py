@@ -70,6 +70,34 @@ def test_unknown_parent_raises_not_found(settings: mloop.Settings) -> None:
     assert mloop.search_runs(view="all") == []
 
 
+def test_child_run_takes_the_parents_experiment_without_reading_it(
+    client: TrackingClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = client.start_run("family")
+
+    def no_read(*args: object) -> None:
+        raise AssertionError("the parent's experiment id is known: no read needed")
+
+    monkeypatch.setattr(client.store, "get_experiment", no_read)
+    monkeypatch.setattr(client.store, "get_experiment_by_name", no_read)
+    child = client.start_run(parent=parent, capture_source=False)
+    child.end()
+    parent.end()
+    monkeypatch.undo()
+    assert client.get_run(child.id).experiment_id == parent.experiment_id
+    assert client.get_run(child.id).parent_id == parent.id
+
+
+def test_child_of_a_run_in_a_deleted_experiment_is_refused(client: TrackingClient) -> None:
+    parent = client.start_run("doomed")
+    client.delete_experiment("doomed")
+    with pytest.raises(InvalidState, match="deleted"):
+        client.start_run(parent=parent, capture_source=False)
+    assert [r.id for r in client.search_runs(view="all")] == [parent.id]
+    client.restore_experiment("doomed")
+    parent.end()
+
+
 def test_exception_marks_failed_and_reraises(settings: mloop.Settings) -> None:
     with pytest.raises(ZeroDivisionError), mloop.start_run() as run:
         run.log_metric("x", 1)

@@ -13,15 +13,17 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import json
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from mloop.errors import InvalidInput
+from mloop.errors import InvalidInput, InvalidState
 from mloop.pipelines.scratch import scratch
 
-__all__ = ["StepFailure", "StepOutcome", "StepSpec", "execute_step", "step_ref"]
+__all__ = ["StepFailure", "StepOutcome", "StepSpec", "execute_step", "outputs_json", "step_ref"]
 
 
 def step_ref(step: Any) -> str:
@@ -81,6 +83,12 @@ class StepOutcome:
         return self.failure is None
 
 
+def outputs_json(outputs: list[dict[str, Any]], blobs: list[dict[str, str]]) -> str:
+    """The text of a step run's ``outputs.json``: each output's record and stored blobs."""
+    entries = [{"record": r, "blobs": b} for r, b in zip(outputs, blobs, strict=True)]
+    return json.dumps({"outputs": entries}, indent=2)
+
+
 def _import_step(ref: str) -> Any:
     module_name, _, qualname = ref.partition(":")
     target: Any = importlib.import_module(module_name)
@@ -108,7 +116,7 @@ def execute_step(spec: StepSpec) -> StepOutcome:
                     values[name] = argument["literal"]
                     continue
                 record = OutputRecord.from_dict(argument["output"])
-                folder = work / "in" / name
+                folder = work / f"in.{name}"  # one level: each folder level costs a mkdir
                 cas.download_many(
                     [(digest, folder / rel) for rel, digest in argument["blobs"].items()]
                 )
@@ -124,16 +132,31 @@ def execute_step(spec: StepSpec) -> StepOutcome:
                 )
             outputs: list[dict[str, Any]] = []
             blobs: list[dict[str, str]] = []
+            paths: list[Path] = []
             for index, value in enumerate(results):
-                folder = work / "out" / str(index)
+                folder = work / f"out.{index}"
                 record = materialise(value, folder, allow_pickle=spec.allow_pickle)
                 files = sorted(record.files)
-                refs = cas.put_files([folder.joinpath(*rel.split("/")) for rel in files])
+                paths += [folder.joinpath(*rel.split("/")) for rel in files]
                 outputs.append(record.to_dict())
-                blobs.append({rel: ref.digest for rel, ref in zip(files, refs, strict=True)})
+                blobs.append({rel: record.files[rel][0] for rel in files})
+            logs = captured.getvalue()
+            # The runner records outputs.json (and, for a first attempt, logs.txt) with exactly
+            # these bytes: storing them in this batch spares it a batch of its own.
+            texts = {"outputs.json": outputs_json(outputs, blobs)}
+            if spec.attempt == 1:
+                texts["logs.txt"] = logs
+            for name, text in texts.items():
+                (work / name).write_bytes(text.encode("utf-8"))
+                paths.append(work / name)
+            refs = cas.put_files(paths)
+            expected = [d for files in blobs for d in files.values()]
+            if [ref.digest for ref in refs[: len(expected)]] != expected:
+                raise InvalidState(
+                    f"the output files of step {spec.node_id!r} changed while being stored"
+                )
         return StepOutcome(
-            spec.node_id, outputs, blobs, captured.getvalue(), started,
-            time.perf_counter() - clock,
+            spec.node_id, outputs, blobs, logs, started, time.perf_counter() - clock,
         )  # fmt: skip
     except Exception as exc:  # the step's error is data for the runner
         failure = StepFailure(

@@ -399,6 +399,24 @@ class Graph:
             for up in node.upstream_ids:
                 self._down[up].append(node.id)
         self._order = self._sort()
+        # One code digest per step object of this graph, shared by all its calls (a chain of
+        # 100 calls of one step digests its code once); see code_digest().
+        self._digests: dict[Step[..., Any], CodeDigest] = {}
+
+    def code_digest(self, node: StepCall | str) -> CodeDigest:
+        """The code digest of a node's step, computed once per step for the whole graph (every
+        call of one step shares it; a new graph, e.g. a new run's trace, computes it afresh)."""
+        call = node if isinstance(node, StepCall) else self[node]
+        # StepCall.code_digest is a cached_property: its value lives in the call's __dict__.
+        digest: CodeDigest | None = call.__dict__.get("code_digest")
+        if digest is None:
+            digest = self._digests.get(call.step)
+            if digest is None:
+                digest = call.code_digest
+            else:
+                call.__dict__["code_digest"] = digest
+        self._digests.setdefault(call.step, digest)
+        return digest
 
     def _sort(self) -> list[str]:
         """Kahn's algorithm, always taking the earliest-called ready node: deterministic."""

@@ -6,7 +6,8 @@ tracked run for the pipeline (experiment = the pipeline's name) and submits ever
 run named after its node id, holding its inputs (literal arguments as params, upstream output
 digests as ``mloop.step.input.<arg>`` tags), its outputs (artifacts ``outputs/<i>/<file>``
 pointing at the digests the worker stored — no second copy — and ``outputs.json``, the
-records), its timing (metric ``seconds``), its captured output (``logs.txt``) and its status.
+records), its timing (metric ``seconds``), its captured output (``logs.txt``) and its status;
+the output references are written with the child run's end, in one transaction.
 
 Before a step runs its *cache key* is computed: the SHA-256 of canonical JSON over the step's
 code digest, its literal arguments and its inputs' content digests (minus ``ignore_inputs``),
@@ -27,6 +28,7 @@ run (through the cache, or from the failed run's records when the step has ``cac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import importlib
@@ -40,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.errors import InvalidInput, InvalidState, MloopError, NotFound
 from mloop.pipelines.code_digest import CodeDigest
-from mloop.pipelines.execution import StepFailure, StepOutcome, StepSpec, step_ref
+from mloop.pipelines.execution import StepFailure, StepOutcome, StepSpec, outputs_json, step_ref
 from mloop.pipelines.executors import Executor, open_executor, timed_out
 from mloop.pipelines.graph import Ref, StepCall, canonical_json
 from mloop.pipelines.materialisers import OutputRecord, dematerialise, registered_materialisers
@@ -168,10 +170,13 @@ class PipelineResult:
 # --- the cache key ----------------------------------------------------------------------------
 
 
-def _key_parts(call: StepCall, inputs: Mapping[str, OutputRecord]) -> dict[str, Any]:
-    """What goes into a step's cache key (``code_parts`` is kept for why-rerun, not hashed)."""
+def _key_parts(
+    call: StepCall, inputs: Mapping[str, OutputRecord], code: CodeDigest | None = None
+) -> dict[str, Any]:
+    """What goes into a step's cache key (``code_parts`` is kept for why-rerun, not hashed);
+    ``code`` is the step's code digest when the caller has it (the graph's, shared by calls)."""
     ignored = set(call.options.ignore_inputs)
-    code = call.code_digest
+    code = call.code_digest if code is None else code
     return {
         "format": CACHE_FORMAT,
         "code": code.digest,
@@ -332,9 +337,15 @@ class _Runner:
         self.retries: list[tuple[float, int, str]] = []  # (due, order, node id)
         self.failed: tuple[str, StepFailure] | None = None
         self.table_versions: dict[tuple[str, int], int] = {}  # (node, output) -> version id
+        self.scratch = contextlib.ExitStack()  # the staging folder, removed when the run ends
+        self.staging: Path | None = None
 
     # -- the loop --
     def run(self) -> None:
+        with self.scratch:
+            self._run()
+
+    def _run(self) -> None:
         waiting = {n: set(node.call.upstream_ids) for n, node in self.nodes.items()}
         ready = self._newly_ready(waiting)
         try:
@@ -385,7 +396,9 @@ class _Runner:
         node = self.nodes[node_id]
         call = node.call
         inputs = self._inputs(call)
-        node.parts = _key_parts(call, {name: rec for name, (_, rec, _) in inputs.items()})
+        node.parts = _key_parts(
+            call, {name: rec for name, (_, rec, _) in inputs.items()}, self.graph.code_digest(call)
+        )
         node.key = cache_key(node.parts)
         cache_name = f"{self.graph.name}/{node_id}"
         run = self.client.start_run(run_name=node_id, parent=self.root, capture_source=False)
@@ -504,26 +517,38 @@ class _Runner:
             return "".join(node.logs)
         return "".join(f"--- attempt {i} ---\n{text}" for i, text in enumerate(node.logs, 1))
 
-    def _record_outputs(
-        self, run: ActiveRun, outputs: list[dict[str, Any]], texts: Mapping[str, str] = {}
-    ) -> None:
-        """Record a step run's outputs (their blobs are already stored: references only) and
-        its ``outputs.json`` and text files, in one blob batch and one transaction."""
+    def _output_refs(
+        self, outputs: list[dict[str, Any]], texts: Mapping[str, str] = {}
+    ) -> list[tuple[str, str, int]]:
+        """Store a step run's ``outputs.json`` and text files in one blob batch; return the
+        references to record with the run's end: those and its outputs' (already stored)."""
         entries = []
         for index, out in enumerate(outputs):
             record = OutputRecord.from_dict(out["record"])
             for rel, digest in sorted(out["blobs"].items()):
                 entries.append((f"outputs/{index}/{rel}", digest, record.files[rel][1]))
-        files = {"outputs.json": json.dumps({"outputs": outputs}, indent=2), **texts}
-        with scratch() as folder:
-            paths = []
-            for name, text in files.items():
-                path = Path(folder) / name
-                path.write_text(text, encoding="utf-8")
-                paths.append(path)
-            refs = self.client.artifacts.put_files(paths)
-        entries += [(name, ref.digest, ref.size) for name, ref in zip(files, refs, strict=True)]
-        self.client.store.add_artifacts("run", run.id, entries)
+        records = outputs_json([o["record"] for o in outputs], [o["blobs"] for o in outputs])
+        files = {"outputs.json": records, **texts}
+        data = {name: text.encode("utf-8") for name, text in files.items()}
+        refs = {name: (hashlib.sha256(raw).hexdigest(), len(raw)) for name, raw in data.items()}
+        cas = self.client.artifacts
+        stored = cas.exists(sorted({digest for digest, _ in refs.values()}))
+        missing = {refs[name][0]: raw for name, raw in data.items() if refs[name][0] not in stored}
+        # The worker stored what it could (execute_step): usually nothing is missing here.
+        if missing:  # only blobs not stored yet touch the disk, staged in the run's one folder
+            cas.put_files([self._stage(digest, raw) for digest, raw in missing.items()])
+        entries += [(name, digest, size) for name, (digest, size) in refs.items()]
+        return entries
+
+    def _stage(self, digest: str, data: bytes) -> Path:
+        """A file holding ``data`` (whose SHA-256 is ``digest``) in this run's staging folder:
+        one scratch folder for the whole run, not one per step (each costs a mkdir and its
+        removal), named by digest so that a name never holds other bytes."""
+        if self.staging is None:
+            self.staging = self.scratch.enter_context(scratch())
+        path = self.staging / digest
+        path.write_bytes(data)
+        return path
 
     def _register_tables(self, node: _Node, run: ActiveRun, outputs: list[dict[str, Any]]) -> None:
         """Record table outputs as dataset versions (``<pipeline>.<node>[.<index>]``, made by
@@ -563,12 +588,12 @@ class _Runner:
     def _finish_cached(self, node: _Node, from_run: str, outputs: list[dict[str, Any]]) -> None:
         assert node.run is not None
         run = node.run
-        self._record_outputs(run, outputs)
+        refs = self._output_refs(outputs)
         self._register_tables(node, run, outputs)
         _system_tags(
             run, {_TAG + "cached": "true", _TAG + "cached_from": from_run, _TAG + "attempts": 0}
         )
-        run.end(RunStatus.FINISHED)
+        run.end(RunStatus.FINISHED, artifacts=refs)  # references, tags and end: one transaction
         self.results[node.call.id] = StepResult(
             node.call.id, RunStatus.FINISHED, run.id, cached=True,
             outputs=[OutputRecord.from_dict(o["record"]) for o in outputs],
@@ -582,11 +607,11 @@ class _Runner:
             {"record": record, "blobs": blobs}
             for record, blobs in zip(outcome.outputs, outcome.blobs, strict=True)
         ]
-        self._record_outputs(run, outputs, {"logs.txt": self._logs(node)})
+        refs = self._output_refs(outputs, {"logs.txt": self._logs(node)})
         self._register_tables(node, run, outputs)
         run.log_metrics({"seconds": node.seconds})
         _system_tags(run, {_TAG + "cached": "false", _TAG + "attempts": node.attempts})
-        run.end(RunStatus.FINISHED)
+        run.end(RunStatus.FINISHED, artifacts=refs)  # references, data and end: one transaction
         options = node.call.options
         if options.cache:
             created = _now_ms()

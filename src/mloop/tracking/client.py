@@ -15,6 +15,7 @@ import atexit
 import dataclasses
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -114,6 +115,32 @@ def _system_metrics_interval(value: bool | float | None) -> float | None:
         f"log_system_metrics must be True, False or an interval in seconds > 0, got {value!r}"
     )
 
+
+def _artifact_refs(entries: Sequence[tuple[str, str, int]]) -> tuple[tuple[str, str, int], ...]:
+    """Check (path, digest, size) references given to ``end_run``; nothing is written yet."""
+    from mloop.artifacts.paths import validate_artifact_path
+
+    if isinstance(entries, str | bytes) or not isinstance(entries, Sequence):
+        raise InvalidInput(
+            f"artifacts must be a list of (path, digest, size), got {type(entries).__name__}"
+        )
+    refs = []
+    for entry in entries:
+        if not isinstance(entry, tuple | list) or len(entry) != 3:
+            raise InvalidInput(f"an artifact reference is (path, digest, size), got {entry!r:.80}")
+        path, digest, size = entry
+        if not isinstance(digest, str) or len(digest) != 64 or not _HEX64.fullmatch(digest):
+            raise InvalidInput(
+                f"artifact {path!r}: the digest must be 64 lowercase hex digits (a SHA-256 from "
+                f"the artifact store), got {digest!r:.80}"
+            )
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidInput(f"artifact {path!r}: the size must be an int >= 0, got {size!r}")
+        refs.append((validate_artifact_path(path), digest, size))
+    return tuple(refs)
+
+
+_HEX64 = re.compile("[0-9a-f]{64}")
 
 #: Characters in a run id, and the fewest that may abbreviate one.
 RUN_ID_LENGTH = 32
@@ -300,13 +327,15 @@ class TrackingClient:
         interval = _system_metrics_interval(log_system_metrics)
         parent_id, parent_experiment = self._parent_of(nested, parent)
         if experiment is not None:
-            exp = self._experiment_for_run(experiment)
+            experiment_id = self._experiment_for_run(experiment).id
         elif parent_experiment is not None:
-            exp = self.store.get_experiment(parent_experiment)
+            # The parent's experiment id is known: create_run checks in its own transaction
+            # that the experiment exists and is not deleted, so no read is needed here.
+            experiment_id = parent_experiment
         else:
-            exp = self._experiment_for_run(
+            experiment_id = self._experiment_for_run(
                 self._default_experiment or self.settings.default_experiment
-            )
+            ).id
         source = source_module.capture_source() if capture_source else None
         if source is not None:
             user_tags = {**source.tags, **user_tags}
@@ -315,7 +344,7 @@ class TrackingClient:
         me = liveness.current_process()
         try:
             record = self.store.create_run(
-                experiment_id=exp.id,
+                experiment_id=experiment_id,
                 name=name,
                 user=self.settings.actor,
                 start_time=_now_ms(),
@@ -368,15 +397,26 @@ class TrackingClient:
             entries.append((path, ref.digest, ref.size))
         return entries
 
-    def end_run(self, run: ActiveRun, status: RunStatus | str = RunStatus.FINISHED) -> None:
+    def end_run(
+        self,
+        run: ActiveRun,
+        status: RunStatus | str = RunStatus.FINISHED,
+        *,
+        artifacts: Sequence[tuple[str, str, int]] = (),
+    ) -> None:
         """Flush a run's queued writes, then mark it ``status`` (FINISHED, FAILED or KILLED).
 
+        ``artifacts`` are (path, digest, size) references to blobs already in the artifact
+        store (e.g. from ``artifacts.put_files``), recorded in the same transaction as the end.
         A write failure not yet raised is raised here, after the run is marked FAILED.
         """
         final = _status(status)
         if final is RunStatus.RUNNING:
             raise InvalidInput("end_run takes a final status: FINISHED, FAILED or KILLED")
+        refs = _artifact_refs(artifacts)
         if run.ended:
+            if refs:
+                raise run._closed()
             return
         if run._sampler is not None:
             run._sampler.stop()
@@ -385,7 +425,7 @@ class TrackingClient:
         ended = False
         try:
             # The status goes with the run's last batch: one transaction, all data in.
-            ended = self.writer.flush(RunEnd(run.id, final, _now_ms(), self.settings.actor))
+            ended = self.writer.flush(RunEnd(run.id, final, _now_ms(), self.settings.actor, refs))
             self.writer.raise_pending(run.id)
         except MloopError as exc:
             failure = exc
@@ -394,6 +434,14 @@ class TrackingClient:
         run.status = final
         try:
             if not ended:
+                # The end did not go with a batch (a write of the run failed, or the batch
+                # was retried run by run): record the references, then the status, apart.
+                try:
+                    self.store.add_artifacts("run", run.id, refs)
+                except MloopError as exc:
+                    failure = failure or exc
+                    if final is RunStatus.FINISHED:
+                        final = run.status = RunStatus.FAILED
                 self.store.set_run_status(
                     run.id, final, end_time=_now_ms(), actor=self.settings.actor
                 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -390,9 +390,15 @@ class ActiveRun:
         self._writer.flush()
         self._writer.raise_pending(self.id)
 
-    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
-        """Flush, then mark the run ``status``; raises a write failure not yet raised."""
-        self._client.end_run(self, status)
+    def end(
+        self,
+        status: RunStatus | str = RunStatus.FINISHED,
+        *,
+        artifacts: Sequence[tuple[str, str, int]] = (),
+    ) -> None:
+        """Flush, then mark the run ``status``; raises a write failure not yet raised.
+        ``artifacts``: (path, digest, size) references to stored blobs, recorded with the end."""
+        self._client.end_run(self, status, artifacts=artifacts)
 
 
 def _timestamp(key: str, value: object) -> int:
