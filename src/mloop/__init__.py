@@ -52,6 +52,7 @@ from mloop.tracking.fluent import (
     set_tag,
     set_tags,
     start_run,
+    use_client,
     verify_audit,
 )
 from mloop.tracking.run import ActiveRun
@@ -114,6 +115,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "use_client",
     "verify_audit",
 ]
 

@@ -107,3 +107,14 @@ def test_the_closed_loop_json_and_its_next_commands(invoke: Invoke) -> None:
             continue  # serves until stopped
         result = invoke(*args)
         assert result.exit_code == 0, (command, result.output)
+
+
+def test_a_stationary_demo_counts_its_alarms(invoke: Invoke) -> None:
+    result = invoke("demo", "--stationary", "--windows", "3")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "stationary" in out and "no change" in out
+    assert "alarms: 0 of 3" in out
+    assert "Traceback" not in result.output
+    refused = invoke("demo", "--scenario", "breast-cancer", "--stationary")
+    assert refused.exit_code == 2 and "--scenario fraud or demand" in refused.output

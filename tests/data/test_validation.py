@@ -582,8 +582,35 @@ def test_suggested_suite_passes_on_a_fresh_sample() -> None:
     fresh = pd.DataFrame({"x": rng.normal(0, 1, 1500), "n": rng.poisson(3, 1500)})
     suite = suggest_expectations(reference)
     result = validate(fresh, suite)
-    # Integer columns with few values also get an in-set check, which a rare unseen count fails.
-    failures = [r for r in result.failures if r.column != "n" or r.kind != "in_set"]
-    assert not failures, [r.message for r in failures]
+    # A count with a tail gets a range, not an in-set check a rare unseen count would fail.
+    assert not result.failures, [r.message for r in result.failures]
+    assert not [e for e in suite.expectations if e.kind == "in_set" and e.column == "n"]
     (low_n,) = [e for e in suite.expectations if isinstance(e, InRange) and e.column == "n"]
     assert low_n.min == 0  # a count never goes below zero, however wide the margin
+
+
+def test_suggest_in_set_on_integers_only_for_a_closed_set() -> None:
+    rng = np.random.default_rng(8)
+    rows = 20_000
+    reference = pd.DataFrame({
+        "rating": rng.integers(1, 6, rows),  # five values, every one common
+        "txn_count_24h": rng.poisson(1.5, rows),  # few values, but a long tail
+        "code": rng.choice(["a", "b", "c"], rows),
+        "rare_code": rng.choice([0, 1, 2], rows, p=[0.995, 0.004, 0.001]),
+    })  # fmt: skip
+    suite = suggest_expectations(reference)
+    sets = {e.column for e in suite.expectations if e.kind == "in_set"}
+    assert sets == {"rating", "code"}
+    ranges = {e.column for e in suite.expectations if e.kind == "in_range"}
+    assert {"txn_count_24h", "rare_code"} <= ranges
+    for seed in range(20):  # unchanged windows pass
+        g = np.random.default_rng(100 + seed)
+        window = pd.DataFrame({
+            "rating": g.integers(1, 6, 2000), "txn_count_24h": g.poisson(1.5, 2000),
+            "code": g.choice(["a", "b", "c"], 2000),
+            "rare_code": g.choice([0, 1, 2], 2000, p=[0.995, 0.004, 0.001]),
+        })  # fmt: skip
+        kept = Suite("w", [e for e in suite.expectations if e.kind != "row_count_between"])
+        result = validate(window, kept)
+        assert result.success, [r.message for r in result.failures]
+    assert not validate(reference.assign(rating=7), suite).success

@@ -69,3 +69,49 @@ def test_the_fraud_loop_meets_its_bars(client: TrackingClient, mloop_home: Path)
 def test_an_unknown_scenario_is_refused(client: TrackingClient) -> None:
     with pytest.raises(InvalidInput, match="unknown scenario 'churn'"):
         run_closed_loop(client, scenario="churn")
+
+
+def test_the_demand_loop_detects_retrains_and_improves(client: TrackingClient) -> None:
+    result = run_closed_loop(client, scenario="demand", seed=0)
+    print(result.summary())
+    assert result.metric == "rmse" and result.window_rows == 2_100
+    assert result.change_row == 8_400 and result.pre_change_windows == 4
+    assert result.pre_change_alarms == 0
+    assert result.detection_delay_windows is not None
+    assert 1 <= result.detection_delay_windows <= 2
+    assert result.promoted and result.promoted_version == result.champion_version + 1
+    check = result.gate["checks"][0]
+    assert result.gate["passed"] and check["metric"] == "rmse"
+    assert check["observed"] < check["champion"] - 0.1  # lower is better
+    # The promoted model's RMSE on fresh post-change days is clearly lower than the old one's.
+    assert result.gain is not None and result.old_metric is not None
+    assert result.gain > 0.1 * result.old_metric
+    assert Path(result.report_path).name == "demo-demand-report.html"
+
+
+def test_a_stationary_fraud_replay_raises_no_alarm_in_50_windows(client: TrackingClient) -> None:
+    events: list[LoopEvent] = []
+    result = run_closed_loop(
+        client, scenario="fraud", seed=0, on_event=events.append, stationary_windows=50
+    )
+    alerting = [(w.index, w.checks) for w in result.windows if w.status == "alert"]
+    assert result.stationary and len(result.windows) == 50
+    assert all(w.rows >= 2_000 and w.post_change_rows == 0 for w in result.windows)
+    assert result.alarms == 0, alerting
+    assert result.pre_change_alarms == 0 and result.pre_change_windows == 50
+    assert result.episode == {} and not result.promoted
+    assert result.detection_window is None and result.old_metric is None
+    assert result.summary()["alarms"] == 0 and result.summary()["stationary"] is True
+    assert "change" not in [e.kind for e in events]
+    assert "alarms: 0 of 50 windows" in events[-1].message
+    # The first window starts at the first replayed row, not at the epoch.
+    from mloop import monitoring
+
+    first = monitoring.reports(result.monitor, client=client)[0]
+    assert first.window_start_ms > 1_000_000_000_000
+
+
+def test_bad_stationary_windows_are_refused(client: TrackingClient) -> None:
+    with pytest.raises(InvalidInput, match="stationary_windows") as info:
+        run_closed_loop(client, scenario="fraud", stationary_windows=0)
+    assert info.value.details["field"] == "stationary_windows"

@@ -215,5 +215,5 @@ def test_a_dict_of_numpy_columns_takes_the_fast_path_with_the_same_rules() -> No
         coerce_input({"x": np.array([0.5]), "n": np.array([1]), "zip": np.array([3])}, sig)
     with pytest.raises(InvalidInput, match="'n' must be int64"):
         coerce_input({"x": np.array([0.5]), "n": np.array([True])}, sig)
-    with pytest.raises(InvalidInput, match="'n'.*fractional"):
+    with pytest.raises(InvalidInput, match=r"'n'.*fractional"):
         coerce_input({"x": np.array([0.5]), "n": np.array([1.5])}, sig)

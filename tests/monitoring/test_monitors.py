@@ -72,6 +72,8 @@ def test_row_windows(scenario: Scenario) -> None:
     found = monitors.run("rows", end_ms=T0 + 10 * HOUR, client=client)
     assert [r.rows for r in found] == [500, 500]
     assert found[0].window_end_ms == found[1].window_start_ms
+    # The first window starts at the first logged row, not at the epoch.
+    assert found[0].window_start_ms == T0
     assert all(r.status == "ok" for r in found)
     scenario.log(T0 + HOUR, 1, 400, seed=9)
     more = monitors.run("rows", end_ms=T0 + 10 * HOUR, client=client)

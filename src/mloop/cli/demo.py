@@ -23,6 +23,8 @@ SCENARIOS = ("fraud", "demand", "breast-cancer")
 #: the promoted model at least this much better (ROC AUC) on post-change data.
 MAX_DETECTION_WINDOWS = 2
 MIN_AUC_GAIN = 0.05
+#: Windows a stationary replay (``--stationary``) serves: the bar is no alarm over at least 50.
+STATIONARY_WINDOWS = 50
 
 #: The dataset and model the demo registers (here so that listing commands needs no sklearn).
 DATASET = "breast-cancer"
@@ -73,9 +75,30 @@ def next_commands(
     help="fraud or demand: the closed loop; breast-cancer: a tracked sweep, served.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--stationary",
+    is_flag=True,
+    help=f"Replay {STATIONARY_WINDOWS} windows with no change point (fraud or demand): every "
+    "alarm is a false one; the summary counts them.",
+)
+@click.option(
+    "--windows",
+    type=click.IntRange(min=1),
+    default=STATIONARY_WINDOWS,
+    show_default=True,
+    help="Windows replayed with --stationary.",
+)
 @json_option
 @pass_session
-def demo(session: CliSession, scenario: str, seed: int, as_json: bool) -> None:
+def demo(
+    session: CliSession,
+    *,
+    scenario: str,
+    seed: int,
+    stationary: bool,
+    windows: int,
+    as_json: bool,
+) -> None:
     """Run the closed loop on a simulated fraud-detection service (about 30 s).
 
     All real, on the configured store (./.mloop unless MLOOP_HOME or --tracking-uri say
@@ -89,6 +112,9 @@ def demo(session: CliSession, scenario: str, seed: int, as_json: bool) -> None:
     a summary (detection delay, ROC AUC before and after), the path of an HTML report, and
     what to run next.
 
+    --stationary replays 50 windows (--windows N) with no change point instead and reports
+    the false alarms (alarms: 0 of 50 is the bar; a few minutes on two cores).
+
     --scenario demand does the same for a demand-forecasting regression (gate on RMSE);
     --scenario breast-cancer trains a small tracked sweep on scikit-learn's breast-cancer data
     and serves the best model. The fraud and demand scenarios need a store without their
@@ -99,9 +125,13 @@ def demo(session: CliSession, scenario: str, seed: int, as_json: bool) -> None:
       mloop demo && mloop policies episodes fraud-detector
     """
     if scenario == "breast-cancer":
+        if stationary:
+            raise click.UsageError(
+                "--stationary replays the closed loop: use --scenario fraud or demand"
+            )
         _sweep_demo(session, seed, as_json)
     else:
-        _loop_demo(session, scenario, seed, as_json)
+        _loop_demo(session, scenario, seed, as_json, windows if stationary else None)
 
 
 def _sweep_demo(session: CliSession, seed: int, as_json: bool) -> None:
@@ -293,7 +323,36 @@ def _summary_table(result: LoopDemoResult) -> Table:
     return table
 
 
-def _loop_demo(session: CliSession, scenario: str, seed: int, as_json: bool) -> None:
+def _stationary_table(result: LoopDemoResult) -> Table:
+    table = Table(title=f"{result.scenario}, stationary: {len(result.windows)} windows with no "
+                  f"change in {result.seconds:.1f} s", title_justify="left")  # fmt: skip
+    table.add_column("")
+    table.add_column("measured")
+    table.add_column("", justify="center")
+    alerting = [w for w in result.windows if w.status == "alert"]
+    table.add_row(
+        "alarms", f"alarms: {result.alarms} of {len(result.windows)}",
+        _verdict(result.alarms == 0),
+    )  # fmt: skip
+    if alerting:
+        table.add_row(
+            "alerting windows",
+            ", ".join(f"{w.index} ({', '.join(w.checks)})" for w in alerting[:10]),
+            Text(""),
+        )
+    table.add_row("episode", str(result.episode.get("state", "none")), _verdict(not result.episode))
+    table.add_row(
+        "traffic",
+        f"{result.rows_replayed:,} rows in {result.requests} requests to {result.url}, "
+        f"{result.labels_sent:,} labels through /feedback",
+        Text(""),
+    )
+    return table
+
+
+def _loop_demo(
+    session: CliSession, scenario: str, seed: int, as_json: bool, stationary: int | None = None
+) -> None:
     """The closed loop: print each event as it happens, then the summary."""
     from mloop.examples.closed_loop import run_closed_loop
 
@@ -303,7 +362,10 @@ def _loop_demo(session: CliSession, scenario: str, seed: int, as_json: bool) -> 
         if not as_json:
             console.print(_event_line(event), soft_wrap=True)
 
-    result = run_closed_loop(session.client, scenario=scenario, seed=seed, on_event=show)
+    result = run_closed_loop(
+        session.client, scenario=scenario, seed=seed, on_event=show,
+        stationary_windows=stationary,
+    )  # fmt: skip
     session.client.flush()
     commands = loop_next_commands(session, result)
     if as_json:
@@ -314,7 +376,7 @@ def _loop_demo(session: CliSession, scenario: str, seed: int, as_json: bool) -> 
         emit_json(document)
         return
     console.print()
-    console.print(_summary_table(result))
+    console.print(_stationary_table(result) if result.stationary else _summary_table(result))
     console.print(f"report: {result.report_path}")
     console.print()
     console.print("Look at what was recorded:", style="bold")

@@ -530,6 +530,22 @@ _MAX_SET_HARD = 1000
 _MIN_UNIQUE_ROWS = 20
 _SET_TYPES = ("integer", "string", "boolean", "categorical")
 _UNIQUE_TYPES = ("integer", "string")
+#: An integer column is a closed set (codes, ratings) only with at most this many values...
+_MAX_INT_SET_SIZE = 10
+#: ... each seen at least this many times and in at least ``_MIN_INT_SET_SHARE`` of the rows.
+_MIN_INT_SET_COUNT = 30
+_MIN_INT_SET_SHARE = 0.01
+
+
+def _closed_set(values: pd.Series) -> bool:
+    """Whether an integer column's values look like a closed set rather than a count: few
+    values, every one common. A count with a long tail (a rare 9 or 12) is not: a new window
+    meets values the reference never held, which is no quality problem (its range covers it)."""
+    counts = values.value_counts()
+    if len(counts) > _MAX_INT_SET_SIZE:
+        return False
+    least = int(counts.min())
+    return least >= _MIN_INT_SET_COUNT and least >= _MIN_INT_SET_SHARE * len(values)
 
 
 def _mostly_from(fraction: float) -> float:
@@ -552,10 +568,11 @@ def suggest_expectations(data: Any, *, name: str = "suggested") -> Suite:
     width on each side (not below 0 for a column that has no negative value; integers rounded
     outwards) for ``RANGE_MOSTLY`` (99%) of the values, and mean within the observed mean ± 3
     standard errors of a difference of means with a new batch of ``BATCH_ROWS`` (100) rows or
-    more, 3·std·sqrt(1/n + 1/100) (skipped under 2 values or when not finite); for integer,
-    string,
+    more, 3·std·sqrt(1/n + 1/100) (skipped under 2 values or when not finite); for string,
     boolean and categorical columns with at most 20 distinct values, or at most 5% of the rows
-    (and at most 1000), in set of the observed values; for integer and string columns with
+    (and at most 1000), in set of the observed values; integer columns get it only when they
+    look like a closed set (at most 10 values, each seen at least 30 times and in at least 1% of
+    the rows: no tail), since a count meets new values; for integer and string columns with
     at least 20 non-null values, all distinct, unique (floats are left out: continuous values
     are distinct by chance). For the table: row count in [floor(rows / 2), ceil(2 * rows)].
     """
@@ -596,7 +613,7 @@ def _suggest_column(column: str, series: pd.Series, rows: int) -> list[Expectati
     small = distinct <= _MAX_SET_SIZE or (
         distinct <= _MAX_SET_SHARE * rows and distinct <= _MAX_SET_HARD
     )
-    if kind in _SET_TYPES and small:
+    if kind in _SET_TYPES and small and (kind != "integer" or _closed_set(values)):
         observed = pd.unique(values.to_numpy(dtype=object))
         out.append(InSet(column, tuple(sorted(observed.tolist(), key=_sort_key))))
     if kind in _UNIQUE_TYPES and present >= _MIN_UNIQUE_ROWS and distinct == present:

@@ -29,6 +29,7 @@ before it are entirely before the change and an alert there is a false alarm.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -37,8 +38,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +57,7 @@ from mloop.examples.pipelines import (
     train_fraud_model,
 )
 from mloop.pipelines import pipeline, step
+from mloop.tracking.fluent import use_client
 
 if TYPE_CHECKING:
     from mloop.tracking.client import TrackingClient
@@ -200,11 +201,6 @@ FRAUD = ScenarioSpec(
     beat_champion={"roc_auc": 0.005},
     min_labelled_rows=8_000,
     canary_error_rate=0.01,
-    # A window's ROC AUC is measured on the labels in by then: about a thousand rows, a dozen
-    # frauds, so its standard error is about 0.045. The default tolerance (0.05) would cry wolf
-    # on unchanged traffic; 0.15 is three standard errors, and the change costs the old model
-    # 0.1 to 0.3 (feature drift sees it first anyway).
-    monitor_thresholds={"performance": 0.15},
 )
 DEMAND = ScenarioSpec(
     name="demand",
@@ -336,7 +332,8 @@ class LoopDemoResult:
     monitor: str
     policy: str
     url: str
-    change_sim_ms: int
+    #: None on a stationary replay (no change point).
+    change_sim_ms: int | None
     change_row: int
     window_rows: int
     metric: str
@@ -360,6 +357,13 @@ class LoopDemoResult:
     labels_sent: int = 0
     seconds: float = 0.0
     report_path: str = ""
+    #: A replay with no change point: every alarm is a false one.
+    stationary: bool = False
+
+    @property
+    def alarms(self) -> int:
+        """Windows that raised an alert."""
+        return sum(1 for w in self.windows if w.status == "alert")
 
     @property
     def gain(self) -> float | None:
@@ -395,7 +399,7 @@ class LoopDemoResult:
             "episode": self.episode, "gate": self.gate, "initial": self.initial,
             "rows_replayed": self.rows_replayed, "requests": self.requests,
             "labels_sent": self.labels_sent, "seconds": round(self.seconds, 1),
-            "report": self.report_path,
+            "report": self.report_path, "stationary": self.stationary, "alarms": self.alarms,
         }  # fmt: skip
 
 
@@ -404,22 +408,6 @@ def _round(value: float | None) -> float | None:
 
 
 # -- plumbing -----------------------------------------------------------------------------------
-@contextmanager
-def _default_client(client: TrackingClient) -> Iterator[None]:
-    """Make ``client`` the process's default while the demo runs: pipeline steps (and the
-    scenario's ``load`` steps) open the default client, which must be the demo's store."""
-    from mloop.tracking import fluent
-
-    with fluent._default_lock:
-        previous = fluent._default
-        fluent._default = client
-    try:
-        yield
-    finally:
-        with fluent._default_lock:
-            fluent._default = previous
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -505,9 +493,11 @@ class _Demo:
         spec: ScenarioSpec,
         seed: int,
         on_event: Callable[[LoopEvent], None] | None,
+        stationary_windows: int | None = None,
     ) -> None:
         self.client = client
         self.spec = spec
+        self.stationary_windows = stationary_windows
         self.seed = seed
         self.on_event = on_event
         self.started = time.monotonic()
@@ -608,25 +598,6 @@ class _Demo:
             "metrics": {k: float(v) for k, v in metrics.items()}, "gate": decision.summary(),
         }  # fmt: skip
 
-    def quality_suite(self, history: pd.DataFrame) -> Any:
-        """The monitor's data-quality suite: the one it would draft from the reference, less
-        ``in_set`` on numeric columns. A count such as ``txn_count_24h`` has a long tail: a
-        window meets values the reference never held, which is not a quality problem (its
-        ``in_range`` stays, and drift covers its distribution)."""
-        from mloop.data import Suite, suggest_expectations
-        from mloop.monitoring.reference import QUALITY_KINDS
-
-        frame = history[list(self.spec.features)]
-        numeric = {c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
-        numeric -= {c for c in frame.columns if pd.api.types.is_bool_dtype(frame[c])}
-        doc = suggest_expectations(frame, name=f"{self.spec.dataset}-quality").to_dict()
-        doc["expectations"] = [
-            e for e in doc["expectations"]
-            if e["expect"] in QUALITY_KINDS
-            and not (e["expect"] == "in_set" and e.get("column") in numeric)
-        ]  # fmt: skip
-        return Suite.from_dict(doc)
-
     def create_loop(self, version: Any, history: pd.DataFrame) -> None:
         """Create the deployment's monitor and policy."""
         from mloop import monitoring
@@ -637,8 +608,7 @@ class _Demo:
         window = f"{spec.window_rows} rows"
         monitoring.create(
             spec.deployment, deployment=spec.deployment, reference=version.ref, window=window,
-            target=spec.target, expectations=self.quality_suite(history),
-            thresholds=spec.monitor_thresholds or None, client=self.client,
+            target=spec.target, thresholds=spec.monitor_thresholds or None, client=self.client,
         )  # fmt: skip
         self.emit(
             "monitor",
@@ -723,6 +693,8 @@ class _Demo:
             )  # fmt: skip
             found.append(info)
             when = "after the change" if info.post_change_rows else "before the change"
+            if self.stationary_windows is not None:
+                when = "no change"
             self.emit(
                 "window",
                 f"window {info.index} (rows {first:,}-{last:,}, {when}): "
@@ -749,18 +721,31 @@ class _Demo:
     def run(self) -> LoopDemoResult:
         """The whole demo (see the module docstring)."""
         spec = self.spec
-        change_ms = _change_point(spec, self.seed)
+        stationary = self.stationary_windows is not None
+        change_ms = None if stationary else _change_point(spec, self.seed)
         timeline = _generate(spec, self.seed, change_at_ms=change_ms)
         history = timeline.iloc[: spec.train_rows].reset_index(drop=True)
         live = timeline.iloc[spec.train_rows :].reset_index(drop=True)
-        change_row = int(np.searchsorted(live[TIME_COLUMN].to_numpy(), change_ms, side="left"))
+        if change_ms is None:  # every row is before the (absent) change
+            change_row = len(live)
+        else:
+            ts = live[TIME_COLUMN].to_numpy()
+            change_row = int(np.searchsorted(ts, change_ms, side="left"))
         self.sim_ms = int(history[TIME_COLUMN].iloc[-1])
-        self.emit(
-            "start",
-            f"{spec.name} scenario, seed {self.seed}: {len(history):,} rows of history, then "
-            f"live traffic whose pattern changes after {change_row:,} rows "
-            f"({change_row // spec.window_rows} windows of {spec.window_rows:,})",
-        )
+        if stationary:
+            self.emit(
+                "start",
+                f"{spec.name} scenario, seed {self.seed}, stationary: {len(history):,} rows of "
+                f"history, then {self.stationary_windows} windows of {spec.window_rows:,} live "
+                "rows with no change: any alarm is a false one",
+            )
+        else:
+            self.emit(
+                "start",
+                f"{spec.name} scenario, seed {self.seed}: {len(history):,} rows of history, "
+                f"then live traffic whose pattern changes after {change_row:,} rows "
+                f"({change_row // spec.window_rows} windows of {spec.window_rows:,})",
+            )
         version = self.prepare_data(timeline)
         champion, initial = self.train_champion(version, history)
         from mloop.serving.deployments import create_deployment
@@ -772,7 +757,7 @@ class _Demo:
             deployment=spec.deployment, monitor=spec.deployment, policy=spec.deployment,
             url="", change_sim_ms=change_ms, change_row=change_row,
             window_rows=spec.window_rows, metric=spec.metric, champion_version=champion,
-            initial=initial,
+            initial=initial, stationary=stationary,
         )  # fmt: skip
         with _Server(spec.deployment, self.client) as server:
             result.url = server.url
@@ -822,7 +807,7 @@ class _Demo:
                 self.emit("error", error)
             result.windows.extend(self.follow_reports(live, change_row))
             self.follow_episodes()
-            if stop_at is None and self._episode_ended():
+            if stop_at is None and not result.stationary and self._episode_ended():
                 stop_at = min(len(live), pos + spec.after_windows * spec.window_rows + 1)
         result.rows_replayed = pos
         # The last windows: complete them (a later row exists) and report them.
@@ -847,7 +832,7 @@ class _Demo:
         return episode is not None and episode.state in END_STATES
 
     # -- measuring -----------------------------------------------------------------------------
-    def measure(self, result: LoopDemoResult, live: pd.DataFrame, change_ms: int) -> None:
+    def measure(self, result: LoopDemoResult, live: pd.DataFrame, change_ms: int | None) -> None:
         """Fill in the figures: detection, false alarms, the episode, the models on fresh rows."""
         from mloop.registry import evaluate
 
@@ -876,6 +861,14 @@ class _Demo:
             result.gate = dict(episode.detail.get("gate") or {})
             if episode.state == "promoted":
                 result.promoted_version = episode.candidate_version
+        if change_ms is None:
+            self.emit(
+                "measure",
+                f"stationary replay: alarms: {result.alarms} of {len(windows)} windows "
+                f"({result.rows_replayed:,} rows, no change point)",
+                alarms=result.alarms, windows=len(windows),
+            )  # fmt: skip
+            return
         # The old champion and the model serving now, on fresh post-change rows.
         start = int(live[TIME_COLUMN].iloc[-1]) + 1
         fresh = _fresh_sample(spec, self.seed, start, change_ms)
@@ -953,11 +946,16 @@ def run_closed_loop(
     scenario: str = "fraud",
     seed: int = 0,
     on_event: Callable[[LoopEvent], None] | None = None,
+    stationary_windows: int | None = None,
 ) -> LoopDemoResult:
     """Run the closed-loop demo of ``scenario`` (``fraud`` or ``demand``) on ``client``'s store,
     calling ``on_event`` for every line of the timeline; writes the HTML report into the store's
     home folder. The store should not hold the scenario's dataset, model or deployment yet
-    (AlreadyExists otherwise: use a fresh MLOOP_HOME)."""
+    (AlreadyExists otherwise: use a fresh MLOOP_HOME).
+
+    With ``stationary_windows`` N, the live traffic has no change point: N windows of the
+    scenario's size are replayed (and a few rows more, to complete the last one), and every
+    alarm is a false one (``result.alarms``); nothing is measured on post-change rows."""
     from mloop.examples.closed_loop_report import write_report
 
     spec = SCENARIOS.get(scenario)
@@ -966,13 +964,25 @@ def run_closed_loop(
             f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}",
             field="scenario",
         )
+    if stationary_windows is not None:
+        if (
+            isinstance(stationary_windows, bool)
+            or not isinstance(stationary_windows, int)
+            or stationary_windows < 1
+        ):
+            raise InvalidInput(
+                f"stationary_windows must be an int >= 1, got {stationary_windows!r}",
+                field="stationary_windows",
+            )
+        live = stationary_windows * spec.window_rows + REQUEST_ROWS
+        spec = dataclasses.replace(spec, pre_rows=live, post_rows=0)
     _check_fresh(client, spec)
     from threadpoolctl import threadpool_limits
 
-    demo = _Demo(client, spec, seed, on_event)
+    demo = _Demo(client, spec, seed, on_event, stationary_windows)
     # Training uses at most two threads (the server's predictions one): the demo is sized for
     # a two-core machine, and more threads than cores only make the server wait.
-    with _default_client(client), threadpool_limits(limits=min(2, os.cpu_count() or 1)):
+    with use_client(client), threadpool_limits(limits=min(2, os.cpu_count() or 1)):
         result = demo.run()
     result.events = demo.events
     result.seconds = time.monotonic() - demo.started

@@ -123,7 +123,13 @@ def _summary_rows(result: LoopDemoResult) -> list[tuple[str, str, str]]:
     gain = result.gain
     return [
         ("scenario", result.scenario, ""),
-        ("change point", f"row {result.change_row:,} of the live traffic", ""),
+        (
+            "change point",
+            "none: a stationary replay, every alarm is a false one"
+            if result.stationary
+            else f"row {result.change_row:,} of the live traffic",
+            "",
+        ),
         (
             "drift detected in window",
             _fmt(result.detection_window),

@@ -8,11 +8,15 @@
   (alert at ``PSI_THRESHOLD`` = 0.2), Jensen-Shannon distance for predicted classes (0.1).
 - ``data_quality``: the expectation suite drafted from the reference (or given); an alert when
   an expectation fails.
-- ``performance``: with at least ``min_rows`` labelled rows, the metric against the reference
-  performance; alert when it is worse by more than ``PERFORMANCE_DROP`` (0.05 for roc_auc and
-  accuracy, absolute; for rmse and mae a relative rise of 10 %). For binary classifiers the
-  confidence-based estimate (calibrated probabilities) is reported on every window, labelled
-  ``estimated_*``, and compared with the same estimate on the reference data.
+- ``performance``: with at least ``min_rows`` labelled rows (and, for roc_auc, at least
+  ``min_class_rows`` positives and negatives, else "insufficient labels", no alert), the metric
+  against the reference performance; alert when it is worse by more than ``PERFORMANCE_DROP``
+  (0.05 for roc_auc and accuracy, absolute; for rmse and mae a relative rise of 10 %) and, for
+  roc_auc and accuracy, by more than ``SIGNIFICANCE_Z`` standard errors of the window's metric
+  (Hanley-McNeil for roc_auc, binomial for accuracy), so small samples do not cry wolf. For
+  binary classifiers the confidence-based estimate (calibrated probabilities) is reported on
+  every window, labelled ``estimated_*``, and compared in the same way with the same estimate
+  on the reference data.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ from mloop.store.records import MonitorResult
 __all__ = [
     "CHECKS",
     "JS_THRESHOLD",
+    "MIN_CLASS_ROWS",
     "PERFORMANCE_DROP",
     "PSI_THRESHOLD",
+    "SIGNIFICANCE_Z",
     "CheckOutcome",
+    "auc_standard_error",
     "run_check",
 ]
 
@@ -46,6 +53,10 @@ PSI_THRESHOLD = 0.2
 JS_THRESHOLD = 0.1
 #: Default worst tolerated drop of the metric (absolute; relative for error metrics).
 PERFORMANCE_DROP = {"roc_auc": 0.05, "accuracy": 0.05, "rmse": 0.1, "mae": 0.1}
+#: Default fewest labelled rows of each class (positives, negatives) to measure a ROC AUC.
+MIN_CLASS_ROWS = 30
+#: Standard errors a drop of roc_auc or accuracy must exceed to alert (one-sided p ~ 0.001).
+SIGNIFICANCE_Z = 3.0
 #: Rows above which drift is computed on bins rather than raw values (the data package's path).
 MAX_EXACT_ROWS = 100_000
 #: Expectations whose outcome adds up over chunks of rows (counts of unexpected values).
@@ -236,10 +247,49 @@ def data_quality(
     return outcome
 
 
-def _worse(metric: str, value: float, reference: float, drop: float) -> bool:
+def auc_standard_error(auc: float, positives: float, negatives: float) -> float:
+    """The Hanley-McNeil standard error of a ROC AUC measured on ``positives`` and
+    ``negatives`` rows (exponential approximation)."""
+    q1, q2 = auc / (2.0 - auc), 2.0 * auc * auc / (1.0 + auc)
+    variance = (
+        auc * (1.0 - auc)
+        + (positives - 1.0) * (q1 - auc * auc)
+        + (negatives - 1.0) * (q2 - auc * auc)
+    ) / (positives * negatives)
+    return math.sqrt(max(variance, 0.0))
+
+
+def _standard_error(
+    metric: str, reference: float, rows: int, positives: float, negatives: float
+) -> float | None:
+    """The sampling error of the window's metric if nothing changed (None for error metrics,
+    which keep a relative tolerance)."""
+    if metric == "roc_auc":
+        return auc_standard_error(min(max(reference, 0.0), 1.0), positives, negatives)
+    if metric == "accuracy":
+        share = min(max(reference, 0.0), 1.0)
+        return math.sqrt(share * (1.0 - share) / rows)
+    return None
+
+
+def _verdict(
+    metric: str, value: float, reference: float, drop: float, error: float | None
+) -> tuple[bool, float | None]:
+    """Whether the window is worse than the reference beyond the tolerance and, when the
+    metric's sampling error is known, by more than ``SIGNIFICANCE_Z`` standard errors; and the
+    z-score of the drop."""
     if metric in ("rmse", "mae"):
-        return value > reference * (1.0 + drop)
-    return value < reference - drop
+        return value > reference * (1.0 + drop), None
+    fall = reference - value
+    z = fall / error if error else None
+    return fall > drop and (z is None or z > SIGNIFICANCE_Z), z
+
+
+def _class_counts(y: np.ndarray, classes: list[Any] | None) -> tuple[int, int]:
+    if classes is None:
+        return 0, 0
+    positives = int(np.count_nonzero(np.asarray(y) == classes[-1]))
+    return positives, len(y) - positives
 
 
 def performance(
@@ -248,6 +298,7 @@ def performance(
     """Measured performance once labels exist; estimated performance before (classifiers)."""
     metric = reference.metric
     drop = float(settings.get("thresholds", {}).get("performance", PERFORMANCE_DROP[metric]))
+    min_class = int(settings.get("min_class_rows", MIN_CLASS_ROWS))
     outcome = CheckOutcome()
     labelled = data.labelled_rows
     summary: dict[str, Any] = {"metric": metric, "reference": reference.performance,
@@ -270,33 +321,35 @@ def performance(
         if classes is not None and len(y) and type(y[0]) is not type(classes[-1]):
             # Labels sent as text for numeric classes (or the other way round): compare as text.
             y, classes = y.astype(str), [str(c) for c in classes]
-        value = score(metric, y, predictions, proba, classes)
-        summary["value"] = value
-        worse = (
-            value is not None and reference.performance is not None
-            and _worse(metric, value, reference.performance, drop)
-        )  # fmt: skip
-        outcome.results.append(
-            MonitorResult(
-                check="performance", feature=metric, statistic=metric, value=value,
-                threshold=reference.performance, drifted=worse if value is not None else None,
+        positives, negatives = _class_counts(y, classes)
+        if metric == "roc_auc":
+            summary.update(positives=positives, negatives=negatives)
+        if metric == "roc_auc" and min(positives, negatives) < min_class:
+            summary["note"] = (
+                f"insufficient labels: {positives} positive and {negatives} negative labelled "
+                f"rows, fewer than min_class_rows {min_class} of each: not evaluated"
             )
-        )  # fmt: skip
-        if worse and value is not None and reference.performance is not None:
-            outcome.alerts.append({
-                "check": "performance",
-                "reason": f"{metric} {value:.4f} on {labelled} labelled rows vs "
-                f"{reference.performance:.4f} on the reference (tolerance {drop:g})",
-            })  # fmt: skip
+        else:
+            _measured(
+                outcome, summary, metric, score(metric, y, predictions, proba, classes),
+                base=reference.performance, drop=drop, rows=len(y), positives=positives,
+                negatives=negatives,
+            )  # fmt: skip
     elif labelled:
         summary["note"] = f"{labelled} labelled rows, fewer than min_rows {settings['min_rows']}"
     if positive is not None and reference.estimated:
         found = estimate(positive, reference.calibration)
         summary["estimated"] = found
+        # The estimate counts each row as positive with its calibrated probability.
+        expected = float(np.nansum(_calibrated(positive, reference)))
+        rows = int(np.count_nonzero(np.isfinite(np.asarray(positive, dtype=np.float64))))
+        tolerance = float(settings.get("thresholds", {}).get("performance", 0.05))
         for name, value in sorted(found.items()):
             base = reference.estimated.get(name)
-            tolerance = float(settings.get("thresholds", {}).get("performance", 0.05))
-            worse = base is not None and value < base - tolerance
+            worse, z = (False, None)
+            if base is not None:
+                error = _standard_error(name, base, rows, expected, rows - expected)
+                worse, z = _verdict(name, value, base, tolerance, error)
             outcome.results.append(
                 MonitorResult(
                     check="performance", feature=f"estimated_{name}", statistic=name,
@@ -307,10 +360,58 @@ def performance(
                 outcome.alerts.append({
                     "check": "performance",
                     "reason": f"estimated {name} {value:.4f} (confidence-based, before labels) "
-                    f"vs {base:.4f} estimated on the reference (tolerance {tolerance:g})",
+                    f"vs {base:.4f} estimated on the reference (tolerance {tolerance:g}, "
+                    f"{z or 0.0:.1f} standard errors)",
                 })  # fmt: skip
     outcome.summary = summary
     return outcome
+
+
+def _calibrated(positive: np.ndarray, reference: Reference) -> np.ndarray:
+    """The positive-class probabilities calibrated as on the reference."""
+    p = np.asarray(positive, dtype=np.float64)
+    p = p[np.isfinite(p)]
+    calibration = reference.calibration
+    if calibration is not None and calibration["x"]:
+        p = np.interp(p, calibration["x"], calibration["y"])
+    return p
+
+
+def _measured(
+    outcome: CheckOutcome, summary: dict[str, Any], metric: str, value: float | None, *,
+    base: float | None, drop: float, rows: int, positives: int, negatives: int,
+) -> None:  # fmt: skip
+    """Compare the measured metric with the reference one: a result, and an alert when the
+    drop is beyond the tolerance and significant given the window's labelled rows."""
+    summary["value"] = value
+    if value is None:
+        outcome.results.append(
+            MonitorResult(
+                check="performance", feature=metric, statistic=metric, value=None,
+                threshold=base, drifted=None,
+            )
+        )  # fmt: skip
+        return
+    worse, z = False, None
+    if base is not None:
+        error = _standard_error(metric, base, rows, positives, negatives)
+        worse, z = _verdict(metric, value, base, drop, error)
+        if error is not None:
+            summary["standard_error"] = round(error, 6)
+            summary["z"] = None if z is None else round(z, 3)
+    outcome.results.append(
+        MonitorResult(
+            check="performance", feature=metric, statistic=metric, value=value,
+            threshold=base, drifted=worse,
+        )
+    )  # fmt: skip
+    if worse and base is not None:
+        significance = "" if z is None else f", {z:.1f} standard errors"
+        outcome.alerts.append({
+            "check": "performance",
+            "reason": f"{metric} {value:.4f} on {rows} labelled rows vs {base:.4f} on the "
+            f"reference (tolerance {drop:g}{significance})",
+        })  # fmt: skip
 
 
 def run_check(

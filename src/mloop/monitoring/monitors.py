@@ -21,7 +21,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import IntegrityError, InvalidInput, MloopError, NotFound
-from mloop.monitoring.checks import CHECKS, PERFORMANCE_DROP, CheckOutcome, run_check
+from mloop.monitoring.checks import (
+    CHECKS,
+    MIN_CLASS_ROWS,
+    PERFORMANCE_DROP,
+    CheckOutcome,
+    run_check,
+)
 from mloop.monitoring.reference import Reference, build_reference, resolve_reference
 from mloop.monitoring.windows import (
     SETTLE_MS,
@@ -129,9 +135,9 @@ def _check_thresholds(thresholds: object, checks: list[str]) -> dict[str, Any]:
     return found
 
 
-def _check_min_rows(min_rows: object) -> int:
+def _check_min_rows(min_rows: object, name: str = "min_rows") -> int:
     if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 1:
-        raise InvalidInput(f"min_rows must be an int >= 1, got {min_rows!r}", field="min_rows")
+        raise InvalidInput(f"{name} must be an int >= 1, got {min_rows!r}", field=name)
     return min_rows
 
 
@@ -161,6 +167,7 @@ def create(
     thresholds: Mapping[str, Any] | None = None,
     performance_metric: str | None = None,
     min_rows: int = 100,
+    min_class_rows: int = MIN_CLASS_ROWS,
     target: str | None = None,
     expectations: Any = None,
     trusted: bool = False,
@@ -179,6 +186,7 @@ def create(
     share = _check_number(drift_share, "drift_share", 0.0, 1.0)
     limits = _check_thresholds(thresholds, chosen)
     rows = _check_min_rows(min_rows)
+    per_class = _check_min_rows(min_class_rows, "min_class_rows")
     if performance_metric is not None and performance_metric not in _METRICS:
         raise InvalidInput(
             f"performance_metric {performance_metric!r} is not supported: use "
@@ -203,7 +211,7 @@ def create(
     blob = client.artifacts.put_bytes(built.to_bytes())
     config = {
         "checks": chosen, "drift_share": share, "thresholds": limits, "min_rows": rows,
-        "performance_metric": built.metric, "target": built.target,
+        "min_class_rows": per_class, "performance_metric": built.metric, "target": built.target,
         "model_version": built.model_version, "features": built.features,
         "reference_given": reference if isinstance(reference, str) else dataset.ref,
     }  # fmt: skip
@@ -292,7 +300,7 @@ def _windows(
     last = client.store.list_monitor_reports(monitor.name, limit=1, newest_first=True)
     start = last[0].window_end_ms if last else None
     if spec.rows is not None:
-        return row_windows(monitor.deployment, spec, start or 0, clock, limit=limit, client=client)
+        return row_windows(monitor.deployment, spec, start, clock, limit=limit, client=client)
     assert spec.ms is not None
     if start is None:
         first = first_logged_ms(monitor.deployment, client=client)

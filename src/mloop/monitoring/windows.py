@@ -158,26 +158,29 @@ def _mask(ts: pa.ChunkedArray, role: pa.ChunkedArray, start: int, end: int | Non
 def row_windows(
     deployment: str,
     spec: WindowSpec,
-    start_ms: int,
+    start_ms: int | None,
     clock_ms: int,
     *,
     limit: int,
     client: TrackingClient,
 ) -> list[Window]:
-    """The complete rows windows from ``start_ms`` on (at most ``limit``), reading only the
-    ``ts`` and ``role`` columns of the segments."""
+    """The complete rows windows from ``start_ms`` on (at most ``limit``; None: from the first
+    logged row), reading only the ``ts`` and ``role`` columns of the segments."""
     assert spec.rows is not None
-    segments = list_segments(deployment, "predictions", start_ms, None, client=client)
+    since = 0 if start_ms is None else start_ms
+    segments = list_segments(deployment, "predictions", since, None, client=client)
     stamps = []
     for segment in segments:
         table = _read(_segment_file(client, segment), ["ts", "role"], segment.path)
-        keep = _mask(table["ts"], table["role"], start_ms, None)
+        keep = _mask(table["ts"], table["role"], since, None)
         stamps.append(table["ts"].filter(keep).cast(pa.int64()).to_numpy())
     if not stamps:
         return []
     ts = np.sort(np.concatenate(stamps), kind="stable")
     windows: list[Window] = []
-    at, start = 0, start_ms
+    # The first window (start_ms None) starts at the first row; later ones where the previous
+    # one ended, so that windows stay contiguous.
+    at, start = 0, int(ts[0]) if start_ms is None else start_ms
     while len(windows) < limit and at + spec.rows <= len(ts):
         end = int(ts[at + spec.rows - 1]) + 1
         after = int(np.searchsorted(ts, end, side="left"))

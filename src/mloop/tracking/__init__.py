@@ -7,7 +7,7 @@ over a default client, and :class:`ActiveRun` is what ``start_run`` returns.
 from __future__ import annotations
 
 from mloop.tracking.client import RunPage, TrackingClient
-from mloop.tracking.fluent import default_client, reset_default_client
+from mloop.tracking.fluent import default_client, reset_default_client, use_client
 from mloop.tracking.liveness import reap_stale_runs
 from mloop.tracking.run import ActiveRun, active_run
 
@@ -19,4 +19,5 @@ __all__ = [
     "default_client",
     "reap_stale_runs",
     "reset_default_client",
+    "use_client",
 ]

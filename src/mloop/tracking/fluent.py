@@ -2,14 +2,16 @@
 
 The default client is built on first use from :func:`mloop.config.load_settings` (so from
 ``MLOOP_*`` variables and the config file); :func:`reset_default_client` closes it so that the
-next call builds a new one (after changing the environment, and between tests). Logging verbs
+next call builds a new one (after changing the environment, and between tests);
+:func:`use_client` makes a given client the default for a block. Logging verbs
 act on this thread's innermost active run and raise InvalidState when there is none.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "use_client",
     "verify_audit",
 ]
 
@@ -97,6 +100,24 @@ def run_id_of(run: object) -> str | None:
     if not isinstance(run_id, str):
         raise InvalidInput(f"run must be a run id or a run, got {type(run).__name__}")
     return run_id
+
+
+@contextmanager
+def use_client(client: TrackingClient) -> Iterator[TrackingClient]:
+    """Make ``client`` the process's default client inside the block, then put the previous one
+    back (not closing either): code that takes no client, such as pipeline steps, uses it."""
+    global _default  # noqa: PLW0603 - swapped for the block, restored after
+    if not isinstance(client, TrackingClient):
+        raise InvalidInput(
+            f"use_client takes a TrackingClient, got {type(client).__name__}", field="client"
+        )
+    with _default_lock:
+        previous, _default = _default, client
+    try:
+        yield client
+    finally:
+        with _default_lock:
+            _default = previous
 
 
 def reset_default_client() -> None:
