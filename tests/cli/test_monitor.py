@@ -36,6 +36,13 @@ def test_create_run_list_show_history(invoke: Invoke, deployed: None) -> None:
     text = invoke("monitor", "create", "--deployment", DEP, "--name", "rows",
                   "--window", "500 rows", "--check", "feature_drift")  # fmt: skip
     assert text.exit_code == 0 and "monitor rows: created" in text.stdout
+    labelled = as_json(
+        invoke("monitor", "create", "--deployment", DEP, "--name", "perf", "--check",
+               "performance", "--min-class-rows", "50", "--json")
+    )  # fmt: skip
+    assert labelled["config"]["min_class_rows"] == 50
+    assert invoke("monitor", "create", "--deployment", DEP, "--name", "bad",
+                  "--min-class-rows", "0").exit_code == 1  # fmt: skip
     reports = as_json(invoke("monitor", "run", DEP, "--end-ms", str(T0 + 2 * HOUR), "--json"))
     assert [r["status"] for r in reports] == ["ok", "alert"]
     assert reports[1]["alerts"][0]["check"] == "feature_drift"
@@ -44,7 +51,7 @@ def test_create_run_list_show_history(invoke: Invoke, deployed: None) -> None:
     table = invoke("monitor", "run", "rows", "--end-ms", str(T0 + 3 * HOUR)).stdout
     assert "new report(s)" in table and "window(s) with alerts" in table
     listed = as_json(invoke("monitor", "list", "--json"))
-    assert [m["name"] for m in listed] == [DEP, "rows"]
+    assert [m["name"] for m in listed] == [DEP, "perf", "rows"]
     assert listed[0]["last_report"]["status"] == "alert"
     assert "feature_drift, data_quality" in invoke("monitor", "list").stdout
     shown = as_json(invoke("monitor", "show", DEP, "--json"))

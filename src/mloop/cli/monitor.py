@@ -106,6 +106,8 @@ def monitor() -> None:
 )
 @click.option("--min-rows", default=100, show_default=True, type=int,
               help="Fewer rows than this in a window: reported as no_data.")  # fmt: skip
+@click.option("--min-class-rows", default=30, show_default=True, type=int,
+              help="Labelled rows of each class the performance check needs to judge.")  # fmt: skip
 @click.option("--trusted", is_flag=True, help="Load model formats that unpickle code.")
 @json_option
 @pass_session
@@ -122,6 +124,7 @@ def create(  # noqa: PLR0917
     target: str | None,
     expectations: str | None,
     min_rows: int,
+    min_class_rows: int,
     trusted: bool,
     as_json: bool,
 ) -> None:
@@ -138,7 +141,8 @@ def create(  # noqa: PLR0917
         name, deployment=deployment, reference=reference, window=window,
         checks=list(checks) or list(_CHECKS), drift_share=drift_share,
         thresholds=_thresholds(thresholds), performance_metric=metric, min_rows=min_rows,
-        target=target, expectations=expectations, trusted=trusted, client=session.client,
+        min_class_rows=min_class_rows, target=target, expectations=expectations,
+        trusted=trusted, client=session.client,
     )  # fmt: skip
     if as_json:
         emit_json(_monitor_json(made))
@@ -243,6 +247,7 @@ def show(session: CliSession, name: str, last: int, as_json: bool) -> None:
     grid.add_row("drift share", f"{config.get('drift_share')}")
     grid.add_row("metric", f"{config.get('performance_metric')}")
     grid.add_row("min rows", f"{config.get('min_rows')}")
+    grid.add_row("min class rows", f"{config.get('min_class_rows')}")
     grid.add_row("created", f"{format_time(found.created_at)} by {found.created_by}")
     out().print(Panel(grid, title=f"monitor {found.name}", title_align="left"))
     out().print(_reports_table("newest reports", newest))
