@@ -270,7 +270,9 @@ def check_health(
     parts = [f"{rows} canary row(s)"]
     if p99 is not None:
         parts.append(f"p99 {p99:.1f} ms")
-    if c_err is not None:
+    if c_err is not None and not _is_classification(judged):
+        parts.append(f"{c_n} labelled (numeric labels: no error rate to compare)")
+    elif c_err is not None:
         if p_err is None:
             parts.append(
                 f"error rate {c_err:.3f} on {c_n} labelled, not compared: the primary has no "
