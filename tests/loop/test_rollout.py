@@ -122,3 +122,13 @@ def test_at_a_full_step_the_primary_of_the_whole_rollout_is_the_baseline(
         client=scenario.client,
     )  # fmt: skip
     assert bad.passed is False and "exceeds the primary's" in bad.reason
+
+
+def test_a_few_unlucky_labelled_rows_are_not_significant() -> None:
+    from mloop.loop.rollout import _significantly_worse
+
+    # 2 errors in 16 rows against a primary at 3.4 % on 1,365: chance, not evidence.
+    assert not _significantly_worse(2 / 16, 16, 0.034, 1365, 0.01)
+    # 30 errors in 200 rows against the same primary: clearly worse.
+    assert _significantly_worse(30 / 200, 200, 0.034, 1365, 0.01)
+    assert not _significantly_worse(0.0, 0, 0.034, 1365, 0.01)
