@@ -86,10 +86,16 @@ def test_the_default_demo_is_the_closed_loop(invoke: Invoke) -> None:
     assert "mloop policies episodes fraud-detector" in out and "mloop audit verify" in out
     assert "Traceback" not in result.output
 
-    # Once is enough: a second run in the same store says what to do.
-    again = invoke("demo")
-    assert again.exit_code != 0
-    assert "fresh" in again.output and "Traceback" not in again.output
+    # Run again, it uses a fresh embedded store under MLOOP_HOME/demo-runs and says so; its
+    # next commands name that store.
+    import shlex
+
+    again = as_json(invoke("demo", "--json"))
+    assert again["store"].endswith("demo-runs/fraud-2") and again["promoted"] is True
+    show = shlex.split(next(c for c in again["next_commands"] if " policies episodes " in c))
+    assert "--tracking-uri" in show
+    listed = invoke(*show[1:])
+    assert listed.exit_code == 0 and "promoted" in listed.output
 
 
 def test_the_closed_loop_json_and_its_next_commands(invoke: Invoke) -> None:

@@ -117,8 +117,8 @@ def demo(
 
     --scenario demand does the same for a demand-forecasting regression (gate on RMSE);
     --scenario breast-cancer trains a small tracked sweep on scikit-learn's breast-cancer data
-    and serves the best model. The fraud and demand scenarios need a store without their
-    deployment (a fresh MLOOP_HOME).
+    and serves the best model. Run again on a store that already holds the fraud (or demand)
+    demo, it runs in a fresh embedded store under MLOOP_HOME/demo-runs/ and says where.
 
     \b
     Example:
@@ -350,6 +350,37 @@ def _stationary_table(result: LoopDemoResult) -> Table:
     return table
 
 
+def _store_for(session: CliSession, scenario: str) -> tuple[CliSession, str | None]:
+    """``session`` when its store is free for ``scenario``'s demo; else a session on a fresh
+    embedded store in ``<MLOOP_HOME>/demo-runs/<scenario>-N`` and that folder, so running the
+    demo again just works and leaves the earlier run to inspect."""
+    from pathlib import Path
+
+    from mloop.config import load_settings
+    from mloop.errors import AlreadyExists
+    from mloop.examples.closed_loop import check_store_free
+
+    try:
+        check_store_free(session.client, scenario)
+        return session, None
+    except AlreadyExists:
+        pass
+    base = Path(session.settings.home).expanduser().resolve() / "demo-runs"
+    number = 2
+    while (base / f"{scenario}-{number}").exists():
+        number += 1
+    folder = base / f"{scenario}-{number}"
+    folder.mkdir(parents=True)
+    tracking = f"sqlite:///{folder / 'mloop.db'}"
+    artifacts = str(folder / "artifacts")
+    settings = load_settings(
+        {"home": str(folder), "tracking_uri": tracking, "artifact_uri": artifacts}
+    )
+    return CliSession(tracking_uri=tracking, artifact_uri=artifacts, _settings=settings), str(
+        folder
+    )
+
+
 def _loop_demo(
     session: CliSession, scenario: str, seed: int, as_json: bool, stationary: int | None = None
 ) -> None:
@@ -362,14 +393,25 @@ def _loop_demo(
         if not as_json:
             console.print(_event_line(event), soft_wrap=True)
 
-    result = run_closed_loop(
-        session.client, scenario=scenario, seed=seed, on_event=show,
-        stationary_windows=stationary,
-    )  # fmt: skip
-    session.client.flush()
+    session, folder = _store_for(session, scenario)
+    if folder is not None and not as_json:
+        console.print(
+            f"this store already holds the {scenario} demo: this run uses a fresh embedded "
+            f"store in {folder}"
+        )
+    try:
+        result = run_closed_loop(
+            session.client, scenario=scenario, seed=seed, on_event=show,
+            stationary_windows=stationary,
+        )  # fmt: skip
+        session.client.flush()
+    finally:
+        if folder is not None:
+            session.close()
     commands = loop_next_commands(session, result)
     if as_json:
         document: dict[str, Any] = result.summary()
+        document["store"] = folder
         document["timeline"] = [e.to_dict() for e in result.events]
         document["windows_detail"] = [w.to_dict() for w in result.windows]
         document["next_commands"] = commands

@@ -991,6 +991,17 @@ def run_closed_loop(
     return result
 
 
+def check_store_free(client: TrackingClient, scenario: str) -> None:
+    """AlreadyExists when ``client``'s store already holds ``scenario``'s demo."""
+    spec = SCENARIOS.get(scenario)
+    if spec is None:
+        raise InvalidInput(
+            f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}",
+            field="scenario",
+        )
+    _check_fresh(client, spec)
+
+
 def _check_fresh(client: TrackingClient, spec: ScenarioSpec) -> None:
     """AlreadyExists unless the store is free of the scenario's deployment, monitor and policy
     (checked first, so that nothing is written before the error)."""
