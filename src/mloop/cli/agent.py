@@ -9,25 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
 from typing import Any
 
 import click
 from rich.table import Table
 
-from mloop.cli.pipelines import parse_params
+from mloop.cli.pipelines import cwd_on_path, parse_params
 from mloop.cli.render import emit_json, format_time, out
 from mloop.cli.session import CliSession, json_option, pass_session
 from mloop.errors import InvalidInput
 from mloop.store.records import Episode, Policy
 
 __all__ = ["agent", "policies"]
-
-
-def _cwd_on_path() -> None:
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
 
 
 def _policy_row(p: Policy) -> dict[str, Any]:
@@ -112,7 +105,7 @@ def create(
     from mloop.loop import Canary
     from mloop.loop import policies as api
 
-    _cwd_on_path()
+    cwd_on_path()
     try:
         fractions = [float(s) for s in steps.split(",") if s.strip()]
     except ValueError:
@@ -286,7 +279,7 @@ def agent(
     """
     from mloop.loop import Agent
 
-    _cwd_on_path()
+    cwd_on_path()
     runner = Agent(
         session.client, lease_seconds=lease_seconds, monitors=not no_monitors,
         schedules=not no_schedules,

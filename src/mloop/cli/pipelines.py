@@ -25,12 +25,17 @@ PIPELINE_TAG = "mloop.pipeline.name"
 STEP_PREFIX = "mloop.pipeline.step."
 
 
+def cwd_on_path() -> None:
+    """Put the current folder on the import path, so ``module:attribute`` finds the user's code."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def load_pipeline(ref: str) -> Any:
     """Import ``module:attribute`` (the current folder on the path) and return the pipeline."""
     from mloop.pipelines.runner import import_pipeline
 
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    cwd_on_path()
     return import_pipeline(ref)
 
 

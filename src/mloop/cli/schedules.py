@@ -8,24 +8,17 @@ Pipelines are named ``module:attribute`` and imported with the current folder on
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from typing import Any
 
 import click
 from rich.table import Table
 
-from mloop.cli.pipelines import parse_params
+from mloop.cli.pipelines import cwd_on_path, parse_params
 from mloop.cli.render import emit_json, format_time, out, short_id
 from mloop.cli.session import CliSession, json_option, pass_session
 from mloop.store.records import Schedule
 
 __all__ = ["scheduler", "schedules"]
-
-
-def _cwd_on_path() -> None:
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
 
 
 def _row(s: Schedule) -> dict[str, Any]:
@@ -67,7 +60,7 @@ def add(
     """
     from mloop.pipelines.scheduler import add_schedule
 
-    _cwd_on_path()
+    cwd_on_path()
     s = add_schedule(name, ref, cron, tz=tz, params=parse_params(params), client=session.client)
     if as_json:
         emit_json(_row(s))
@@ -188,7 +181,7 @@ def scheduler(
     """
     from mloop.pipelines.scheduler import Scheduler
 
-    _cwd_on_path()
+    cwd_on_path()
     runner = Scheduler(session.client, lease_seconds=lease_seconds)
     if not once:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import sys
 from typing import Any
 
 import click
 from rich.table import Table
 
-from mloop.cli.pipelines import parse_params
+from mloop.cli.pipelines import cwd_on_path, parse_params
 from mloop.cli.render import emit_json, out, short_id
 from mloop.cli.session import CliSession, json_option, pass_session
 from mloop.errors import InvalidInput, MloopError, NotFound
@@ -30,8 +28,7 @@ def load_target(ref: str) -> Any:
     module_name, sep, attribute = ref.partition(":")
     if not sep or not module_name or not attribute:
         raise InvalidInput(f"target {ref!r} is not MODULE:NAME (e.g. flows.training:training)")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    cwd_on_path()
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -89,8 +90,6 @@ class ServedModel:
         return run_isolated(self._run_all, batch)
 
     def _run_all(self, batch: list[Pending]) -> list[Outcome]:
-        import time
-
         inference = self.loaded.infer(combine([p.item for p in batch]), proba=self._proba)
         done = time.perf_counter()
         outcomes: list[Outcome] = []
