@@ -614,3 +614,27 @@ def test_suggest_in_set_on_integers_only_for_a_closed_set() -> None:
         result = validate(window, kept)
         assert result.success, [r.message for r in result.failures]
     assert not validate(reference.assign(rating=7), suite).success
+
+
+def test_suggested_string_set_with_a_rare_tail_lets_new_rare_values_pass() -> None:
+    # 40 countries, a few of them rare: a reference of 3,000 rows misses some, and a window of
+    # 2,000 rows meets one it never held. The set holds for 99% of the rows, not every one.
+    rng = np.random.default_rng(3)
+    names = [f"C{i:02d}" for i in range(40)]
+    weights = np.r_[np.full(10, 0.09), np.full(30, 0.1 / 30)]
+    reference = pd.DataFrame({
+        "country": rng.choice(names[:-1], 3000, p=weights[:-1] / weights[:-1].sum()),
+        "channel": rng.choice(["web", "pos", "app"], 3000),
+    })  # fmt: skip
+    suite = suggest_expectations(reference)
+    sets = {e.column: e for e in suite.expectations if isinstance(e, InSet)}
+    assert sets["country"].mostly == 0.99  # a tail: some countries were seen a few times
+    assert sets["channel"].mostly == 1.0  # no tail: a new channel is a quality problem
+    window = pd.DataFrame({
+        "country": ["C39"] * 5 + list(rng.choice(names[:10], 1995)),
+        "channel": rng.choice(["web", "pos", "app"], 2000),
+    })  # fmt: skip
+    kept = Suite("w", [e for e in suite.expectations if e.kind != "row_count_between"])
+    assert validate(window, kept).success
+    assert not validate(window.assign(country="XX"), kept).success  # every row new: refused
+    assert not validate(window.assign(channel=["fax"] * 5 + ["web"] * 1995), kept).success

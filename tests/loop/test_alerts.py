@@ -174,6 +174,37 @@ def test_a_redirect_is_not_followed(allowed: TrackingClient, hook: Hook) -> None
     assert (sent.status, sent.attempts, sent.http_status) == ("failed", 1, 302)
 
 
+def test_the_connection_goes_to_the_address_that_was_checked(
+    allowed: TrackingClient, hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DNS rebinding: the listed name first resolves to an allowed address, then to the cloud
+    # metadata address. The delivery must reach the address checked, and resolve only once.
+    import socket
+
+    make_scenario(allowed)
+    policies.create(deployment=DEP, retrain="tests.loop.flows:retrain", client=allowed)
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1", "169.254.169.254"])
+    asked: list[str] = []
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.example":
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        address = next(answers, "169.254.169.254")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    url = hook.url.replace("127.0.0.1", "hooks.example")
+    sent = AlertSender(allowed, backoff=0.01, timeout=2).send(DEP, url, "test", {"x": 1})
+    assert (sent.status, sent.http_status) == ("sent", 200), sent.error
+    assert hook.bodies == [{"event": "test", "x": 1}] and asked == ["hooks.example"]
+    # The next send resolves again, and the metadata address is refused before connecting.
+    again = AlertSender(allowed, backoff=0.01, timeout=2).send(DEP, url, "test", {})
+    assert again.status == "failed" and again.attempts == 0
+    assert "internal address 169.254.169.254" in str(again.error)
+
+
 def test_a_host_removed_from_the_setting_is_refused_when_sending(
     allowed: TrackingClient, hook: Hook
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from mloop import registry
+from mloop import data, registry
 from mloop.loop import Agent, Canary, policies
 from mloop.serving import get_deployment, promote_canary, resolve_targets
 from mloop.store.records import Episode
@@ -76,6 +76,13 @@ def test_drift_retrains_gates_rolls_out_and_promotes(scenario: Scenario) -> None
     version = client.store.list_model_versions(MODEL)[1]
     assert version.tags["mloop.loop.episode"] == str(episode.id)
     assert version.run_id == episode.pipeline_run_id
+    # The labelled rows it was retrained on are a dataset version, its run's training input.
+    (given,) = [i for i in client.list_inputs(version.run_id) if i.context == "training"]
+    assert given.version.ref == f"{DEP}.training@v1"
+    assert given.version.tags["mloop.loop.episode"] == str(episode.id)
+    trained_on = data.load(given.version, client=client)
+    assert trained_on.num_rows == episode.detail["data"]["train_rows"]
+    assert set(trained_on.column_names) == {*FEATURES, "label", "ts"}
     # The gate compared it with the champion on held-out fresh rows and passed.
     gate = episode.detail["gate"]
     assert gate["passed"] and gate["rows"] == episode.detail["data"]["holdout_rows"] > 0

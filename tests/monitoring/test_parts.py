@@ -149,3 +149,29 @@ def test_accuracy_drop_needs_significance() -> None:
     p = np.where(right == y, 0.9, 0.1)
     loud = performance(_window(y.astype(np.int64), p), _reference("accuracy", 0.9), SETTINGS)
     assert [a["check"] for a in loud.alerts] == ["performance"]
+
+
+def test_the_reference_performance_own_sampling_error_counts() -> None:
+    # A reference measured on 2,000 rows is itself an estimate: a window 3.5 window-standard-
+    # errors below it is not significant once the reference's error is counted too.
+    rng = np.random.default_rng(9)
+    wy, wp = _draw(rng, 2000, 0.03, 1.2)
+    value = roc_auc(wy.astype(bool), wp)
+    assert value is not None
+    positives = int(wy.sum())
+    base = value
+    for _ in range(50):  # the reference 3.5 standard errors (taken at the reference) above
+        base = value + 3.5 * auc_standard_error(base, positives, len(wy) - positives)
+    assert base - value > 0.05  # beyond the tolerance either way
+    alone = performance(_window(wy, wp), _reference("roc_auc", base), SETTINGS)
+    assert [a["check"] for a in alone.alerts] == ["performance"]
+    counted = _reference("roc_auc", base)
+    counted.performance_rows = {"rows": 2000, "positives": positives}
+    both = performance(_window(wy, wp), counted, SETTINGS)
+    assert not both.alerts
+    assert both.summary["standard_error"] == pytest.approx(
+        alone.summary["standard_error"] * np.sqrt(2), rel=1e-4
+    )
+    # Unknown positives (an evaluation without calibration bins): the window's error alone.
+    counted.performance_rows = {"rows": 2000}
+    assert performance(_window(wy, wp), counted, SETTINGS).alerts

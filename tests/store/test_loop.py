@@ -182,3 +182,43 @@ def test_agents_racing_on_the_same_reports_open_one_episode(store: MetadataStore
     assert outcomes.count("opened") == 1
     assert len(store.list_episodes("p")) == 1
     assert store.unconsumed_reports(1, [1, 2, 3]) == []
+
+
+def test_pending_reports_are_the_unconsumed_ones_of_the_deployment(store: MetadataStore) -> None:
+    import time
+
+    from tests.store.test_contract import ACTOR
+    from tests.store.test_datasets import digest, new_version
+    from tests.store.test_monitoring import CONFIG
+
+    version, _ = store.create_dataset_version("transactions", new_version(1), actor=ACTOR)
+    for name, deployment in (("m1", "fraud-api"), ("m2", "fraud-api"), ("other", "else")):
+        store.create_monitor(
+            name, deployment=deployment, reference=version.ref, reference_version_id=version.id,
+            window="1h", config=CONFIG, reference_digest=digest(1), reference_size=1, actor=ACTOR,
+        )  # fmt: skip
+
+    def add(monitor: str, start: int) -> int:
+        made = store.add_monitor_report(
+            monitor, window_start_ms=start, window_end_ms=start + 10, rows=1, labelled_rows=0,
+            status="ok", alerts=[], summary={}, results=[],
+        )  # fmt: skip
+        assert made is not None
+        return made.id
+
+    add("m1", 0)  # made before the policy: never its concern
+    time.sleep(0.005)
+    policy(store)
+    ids = [add("m1", 100), add("m2", 50), add("m1", 200), add("other", 10)]
+    first = store.pending_reports("p", limit=2)
+    assert [(r.monitor, r.window_start_ms) for r in first] == [("m2", 50), ("m1", 100)]
+    assert [r.id for r in first] == [ids[1], ids[0]]
+    store.record_trigger(
+        "p", considered=[r.id for r in first], trigger=[], events=[], reason="", now=NOW,
+        actor="agent",
+    )  # fmt: skip
+    assert [r.id for r in store.pending_reports("p")] == [ids[2]]
+    with pytest.raises(InvalidInput, match="limit"):
+        store.pending_reports("p", limit=0)
+    with pytest.raises(NotFound):
+        store.pending_reports("nope")

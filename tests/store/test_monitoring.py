@@ -130,3 +130,42 @@ def test_bad_reports_write_nothing(monitored: MetadataStore) -> None:
     assert monitored.list_monitor_reports("fraud-drift") == []
     with pytest.raises(NotFound):
         monitored.list_monitor_results("nope")
+
+
+def test_update_reference_is_conditional_keeps_every_blob_and_is_audited(
+    monitored: MetadataStore,
+) -> None:
+    old = monitored.get_monitor("fraud-drift")
+    version, _ = monitored.create_dataset_version("transactions", new_version(2), actor=ACTOR)
+    config = {**CONFIG, "model_version": 2}
+    moved = monitored.update_monitor_reference(
+        "fraud-drift", expect_digest=digest(77), config=config,
+        event="monitor.reference_refreshed", detail={"model_version": 2}, actor=ACTOR,
+        reference=(version.ref, version.id, digest(78), 10),
+    )  # fmt: skip
+    assert moved is not None
+    assert (moved.reference, moved.reference_digest, moved.config) == (
+        "transactions@v2", digest(78), config,
+    )  # fmt: skip
+    refs = monitored.list_artifacts("monitor", str(old.id))
+    assert sorted((r.path, r.digest) for r in refs) == [
+        ("reference-2.json", digest(78)), ("reference.json", digest(77)),
+    ]  # fmt: skip
+    # Another process refreshed first: nothing changes.
+    assert monitored.update_monitor_reference(
+        "fraud-drift", expect_digest=digest(77), config=CONFIG, event="monitor.x", detail={},
+        actor=ACTOR,
+    ) is None  # fmt: skip
+    # A config-only change (a failed refresh's note) keeps the reference.
+    noted = monitored.update_monitor_reference(
+        "fraud-drift", expect_digest=digest(78), config={**config, "note": 1},
+        event="monitor.reference_refresh_failed", detail={"reason": "r"}, actor=ACTOR,
+    )  # fmt: skip
+    assert noted is not None and noted.reference_digest == digest(78)
+    assert noted.config["note"] == 1
+    assert len(monitored.list_artifacts("monitor", str(old.id))) == 2
+    events = [e for e in monitored.iter_audit() if e.object_type == "monitor"]
+    assert [e.action for e in events][-2:] == [
+        "monitor.reference_refreshed", "monitor.reference_refresh_failed",
+    ]  # fmt: skip
+    assert events[-2].before == {"reference": "transactions@v1", "model_version": None}

@@ -242,6 +242,12 @@ def show(session: CliSession, name: str, last: int, as_json: bool) -> None:
     config = found.config
     grid.add_row("deployment", found.deployment)
     grid.add_row("reference", f"{found.reference} (given as {config.get('reference_given')})")
+    grid.add_row(
+        "model version", f"{config.get('model_version')} (its predictions on the reference)"
+    )
+    note = config.get("reference_note")
+    if note:
+        grid.add_row("reference note", str(note.get("reason")))
     grid.add_row("window", found.window)
     grid.add_row("checks", ", ".join(found.checks))
     grid.add_row("drift share", f"{config.get('drift_share')}")

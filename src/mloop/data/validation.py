@@ -532,9 +532,9 @@ _SET_TYPES = ("integer", "string", "boolean", "categorical")
 _UNIQUE_TYPES = ("integer", "string")
 #: An integer column is a closed set (codes, ratings) only with at most this many values...
 _MAX_INT_SET_SIZE = 10
-#: ... each seen at least this many times and in at least ``_MIN_INT_SET_SHARE`` of the rows.
-_MIN_INT_SET_COUNT = 30
-_MIN_INT_SET_SHARE = 0.01
+#: ... each seen at least this many times and in at least ``_MIN_SET_SHARE`` of the rows.
+_MIN_SET_COUNT = 30
+_MIN_SET_SHARE = 0.01
 
 
 def _closed_set(values: pd.Series) -> bool:
@@ -542,10 +542,14 @@ def _closed_set(values: pd.Series) -> bool:
     values, every one common. A count with a long tail (a rare 9 or 12) is not: a new window
     meets values the reference never held, which is no quality problem (its range covers it)."""
     counts = values.value_counts()
-    if len(counts) > _MAX_INT_SET_SIZE:
-        return False
+    return len(counts) <= _MAX_INT_SET_SIZE and _no_tail(counts)
+
+
+def _no_tail(counts: pd.Series) -> bool:
+    """Whether every value of a column (its value counts) is common: seen at least 30 times
+    and in at least 1% of the rows."""
     least = int(counts.min())
-    return least >= _MIN_INT_SET_COUNT and least >= _MIN_INT_SET_SHARE * len(values)
+    return least >= _MIN_SET_COUNT and least >= _MIN_SET_SHARE * int(counts.sum())
 
 
 def _mostly_from(fraction: float) -> float:
@@ -570,9 +574,11 @@ def suggest_expectations(data: Any, *, name: str = "suggested") -> Suite:
     standard errors of a difference of means with a new batch of ``BATCH_ROWS`` (100) rows or
     more, 3·std·sqrt(1/n + 1/100) (skipped under 2 values or when not finite); for string,
     boolean and categorical columns with at most 20 distinct values, or at most 5% of the rows
-    (and at most 1000), in set of the observed values; integer columns get it only when they
-    look like a closed set (at most 10 values, each seen at least 30 times and in at least 1% of
-    the rows: no tail), since a count meets new values; for integer and string columns with
+    (and at most 1000), in set of the observed values, for every value when each was seen at
+    least 30 times and in at least 1% of the rows (no tail), else for ``SET_MOSTLY`` (99%) of
+    them, since fresh data meets rare values the reference never held; integer columns get it
+    only when they look like a closed set (at most 10 values, no tail), since a count meets
+    new values; for integer and string columns with
     at least 20 non-null values, all distinct, unique (floats are left out: continuous values
     are distinct by chance). For the table: row count in [floor(rows / 2), ceil(2 * rows)].
     """
@@ -615,7 +621,10 @@ def _suggest_column(column: str, series: pd.Series, rows: int) -> list[Expectati
     )
     if kind in _SET_TYPES and small and (kind != "integer" or _closed_set(values)):
         observed = pd.unique(values.to_numpy(dtype=object))
-        out.append(InSet(column, tuple(sorted(observed.tolist(), key=_sort_key))))
+        # A set with a tail of rare values (a country seen twice) will meet values the
+        # reference never held: they may be SET_MOSTLY's 1%. A set without a tail is strict.
+        mostly = 1.0 if _no_tail(values.value_counts()) else SET_MOSTLY
+        out.append(InSet(column, tuple(sorted(observed.tolist(), key=_sort_key)), mostly=mostly))
     if kind in _UNIQUE_TYPES and present >= _MIN_UNIQUE_ROWS and distinct == present:
         out.append(Unique(column))
     return out
@@ -627,6 +636,8 @@ BATCH_ROWS = 100
 RANGE_MARGIN = 0.25
 #: The share of values a suggested range must hold: a rare tail value of fresh data passes.
 RANGE_MOSTLY = 0.99
+#: The share of values a suggested set with a tail of rare values must hold.
+SET_MOSTLY = 0.99
 
 
 def _suggested_range(column: str, values: pd.Series, *, integer: bool) -> InRange:

@@ -8,10 +8,10 @@
    registers it, evaluates it, gates it, approves it and makes it the ``champion``;
 3. creates a deployment following ``<model>@champion`` and serves it over HTTP on a free
    loopback port (uvicorn in a thread);
-4. creates a monitor (reference: the training dataset version, windows of a fixed number of
-   rows, so no wall-clock wait) and a policy (retrain with the scenario's retraining pipeline
-   below, which reads the labelled rows of the prediction log; a ``beat_champion`` gate; a
-   canary with one-second holds);
+4. creates a monitor (reference: the training data of the serving version, which follows a
+   promotion; windows of a fixed number of rows, so no wall-clock wait) and a policy (retrain
+   with the scenario's retraining pipeline below, which reads the labelled rows of the
+   prediction log; a ``beat_champion`` gate; a canary with one-second holds);
 5. replays the live traffic through the server in requests of 100 rows, sends each row's label
    to ``/feedback`` once its simulated delay has passed (simulated time is the time of the last
    replayed row), and runs one :class:`mloop.loop.Agent` tick between batches: the monitor
@@ -606,14 +606,17 @@ class _Demo:
 
         spec = self.spec
         window = f"{spec.window_rows} rows"
+        # "training": the data the serving version was trained on (now version.ref); after a
+        # promotion the monitor compares with the promoted version's training data instead.
         monitoring.create(
-            spec.deployment, deployment=spec.deployment, reference=version.ref, window=window,
+            spec.deployment, deployment=spec.deployment, reference="training", window=window,
             target=spec.target, thresholds=spec.monitor_thresholds or None, client=self.client,
         )  # fmt: skip
         self.emit(
             "monitor",
-            f"monitor {spec.deployment}: windows of {window} against {version.ref}, "
-            "checks feature_drift, prediction_drift, data_quality, performance",
+            f"monitor {spec.deployment}: windows of {window} against the training data of the "
+            f"serving version (now {version.ref}), checks feature_drift, prediction_drift, "
+            "data_quality, performance",
         )
         policies.create(
             spec.deployment, deployment=spec.deployment, on=["drift", "performance_drop"],
@@ -703,11 +706,22 @@ class _Demo:
             )  # fmt: skip
         return found
 
-    def follow_episodes(self) -> None:
-        """An event for each episode transition audited since the last look."""
+    def follow_audit(self) -> None:
+        """An event for each episode transition and monitor reference change audited since
+        the last look."""
         store: Any = self.client.store
         for event in store.iter_audit(after_seq=self.audit_seq):
             self.audit_seq = event.seq
+            if event.action.startswith("monitor.reference_"):
+                after = event.after or {}
+                said = (
+                    f"now compares with {after.get('reference')}, the training data of version "
+                    f"{after.get('model_version')}"
+                    if event.action == "monitor.reference_refreshed"
+                    else str(after.get("reason", ""))
+                )
+                self.emit("monitor", f"monitor {event.object_id}: {said}")
+                continue
             if not event.action.startswith("episode."):
                 continue
             after = event.after or {}
@@ -806,7 +820,7 @@ class _Demo:
             for error in tick.errors:
                 self.emit("error", error)
             result.windows.extend(self.follow_reports(live, change_row))
-            self.follow_episodes()
+            self.follow_audit()
             if stop_at is None and not result.stationary and self._episode_ended():
                 stop_at = min(len(live), pos + spec.after_windows * spec.window_rows + 1)
         result.rows_replayed = pos
@@ -814,7 +828,7 @@ class _Demo:
         server.flush()
         agent.tick()
         result.windows.extend(self.follow_reports(live, change_row))
-        self.follow_episodes()
+        self.follow_audit()
 
     def _episode(self) -> Any:
         from mloop.loop import policies

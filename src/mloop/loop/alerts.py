@@ -6,8 +6,10 @@ password, and its host must be listed in the setting ``alert_hosts`` (``MLOOP_AL
 comma-separated ``host``, ``host:port`` or ``*.domain`` entries). An IP literal in a private,
 loopback, link-local or reserved range is refused unless it is listed itself — a wildcard never
 admits one — and a listed *name* that resolves to such an address when sent is refused too,
-unless that address is listed (no server-side request forgery through DNS). Redirects are not
-followed.
+unless that address is listed (no server-side request forgery through DNS). The connection
+then goes to the very address that was checked (the host name still names the server in the
+``Host`` header and for TLS), so a name that resolves differently a moment later — DNS
+rebinding — cannot steer it elsewhere. Redirects are not followed.
 
 A delivery POSTs JSON (``{"event", "policy", "deployment", "episode", ...}``) with a timeout,
 retries a timeout, a connection error or a 5xx answer with exponential backoff, and records the
@@ -22,6 +24,7 @@ import ipaddress
 import json
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -106,14 +109,15 @@ def check_webhook(url: object, settings: Settings) -> str:
     return url
 
 
-def _resolved_ok(host: str, port: int, entries: list[str]) -> str | None:
-    """None if every address ``host`` resolves to is public or listed; else the reason."""
+def _resolve(host: str, port: int, entries: list[str]) -> tuple[str | None, str]:
+    """(None, the address to connect to) if every address ``host`` resolves to is public or
+    listed; else (the reason, "")."""
     if _ip(host) is not None:
-        return None  # an IP literal was checked against the list already
+        return None, host.strip("[]")  # an IP literal was checked against the list already
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except OSError as exc:
-        return f"cannot resolve {host!r}: {exc}"
+        return f"cannot resolve {host!r}: {exc}", ""
     for info in infos:
         address = str(info[4][0])
         ip = _ip(address)
@@ -121,8 +125,37 @@ def _resolved_ok(host: str, port: int, entries: list[str]) -> str | None:
             return (
                 f"{host!r} resolves to the internal address {address}, which MLOOP_ALERT_HOSTS "
                 "does not list"
-            )
-    return None
+            ), ""
+    if not infos:
+        return f"cannot resolve {host!r}: no address", ""
+    return None, str(infos[0][4][0])
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection to ``host`` made to one checked ``address``."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        """Connect to the checked address, not to what the name resolves to now."""
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """An HTTPS connection to ``host`` made to one checked ``address``; the certificate is
+    verified for ``host``."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        self.tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self.tls)
+        self.address = address
+
+    def connect(self) -> None:
+        """Connect to the checked address and speak TLS to ``host`` over it."""
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
 
 
 @dataclass
@@ -169,7 +202,7 @@ class AlertSender:
         parts = urlsplit(url)
         host = str(parts.hostname).lower()
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        refused = _resolved_ok(host, port, allowed_hosts(settings))
+        refused, address = _resolve(host, port, allowed_hosts(settings))
         if refused is not None:
             return "failed", 0, None, f"refused: {refused}"
         data = json.dumps(body, default=str).encode("utf-8")
@@ -178,11 +211,8 @@ class AlertSender:
         error: str | None = None
         tries = max(1, self.attempts)
         for attempt in range(1, tries + 1):
-            conn: http.client.HTTPConnection
-            if parts.scheme == "https":
-                conn = http.client.HTTPSConnection(host, port, timeout=self.timeout)
-            else:
-                conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            pinned = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
+            conn = pinned(host, port, address, self.timeout)
             try:
                 conn.request(
                     "POST", path, body=data,

@@ -363,6 +363,7 @@ class EpisodeRunner:
                 pipeline_run_id=exc.result.run_id,
             )
         version = self._register(result, policy, episode)
+        self._record_training_data(policy, episode, version)
         return _Step(
             "gating",
             f"retrained in run {result.run_id}{note}; candidate {policy.deployment} model "
@@ -409,6 +410,34 @@ class EpisodeRunner:
             client=self.client,
         )  # fmt: skip
         return int(registered.version)
+
+    def _record_training_data(self, policy: Policy, episode: Episode, version: int) -> None:
+        """Register the labelled rows the retraining was given as a dataset version
+        (``<deployment>.training``: the inputs, ``label`` and ``ts``) and log it as the
+        training input of the run that made the candidate, unless that run logged its own:
+        the candidate's lineage, and the reference of a monitor that follows the training
+        data of the serving version."""
+        from mloop.data.versions import register
+
+        dep = self.client.store.get_deployment(policy.deployment)
+        made = self.client.store.get_model_version(dep.model, version)
+        if made.run_id is None:
+            return
+        if any(i.context == "training" for i in self.client.store.list_run_inputs(made.run_id)):
+            return
+        data = episode.detail["data"]
+        frame = self._window(policy, int(data["start_ms"]), int(data["cut_ms"]))
+        if frame.empty:
+            return
+        dataset = register(
+            f"{policy.deployment}.training", frame.reset_index(drop=True),
+            description=f"the labelled rows of {policy.deployment}'s prediction log in "
+            f"[{data['start_ms']}, {data['cut_ms']}) that policy {policy.name} retrained on "
+            f"(episode {episode.id})",
+            tags={EPISODE_TAG: str(episode.id), "mloop.loop.policy": policy.name},
+            client=self.client,
+        )  # fmt: skip
+        self.client.log_input(made.run_id, dataset, context="training")
 
     # -- gating -------------------------------------------------------------------------------
     def _gating(self, episode: Episode, policy: Policy) -> _Step | None:

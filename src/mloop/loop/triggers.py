@@ -7,17 +7,17 @@ event (:data:`EVENT_OF_CHECK`): ``feature_drift`` and ``prediction_drift`` are `
 the policy's ``on``.
 
 :func:`evaluate_policy` reads the reports of every monitor of the policy's deployment made
-since the policy was created and not yet consumed by it, and hands them to the store, which in
-one transaction consumes them all and opens an episode for those that trigger — unless an
-episode is open (they join it: one drift episode, one retrain) or the policy is cooling down
-(they are ignored). A report is never consumed twice.
+since the policy was created and not yet consumed by it (one query, as many rows as are new)
+and hands them to the store, which in one transaction consumes them all and opens an episode
+for those that trigger — unless an episode is open (they join it: one drift episode, one
+retrain) or the policy is cooling down (they are ignored). A report is never consumed twice.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mloop.errors import Conflict
 from mloop.store.records import Episode, Policy
@@ -25,10 +25,20 @@ from mloop.store.records import Episode, Policy
 if TYPE_CHECKING:
     from mloop.tracking import TrackingClient
 
-__all__ = ["EVENTS", "EVENT_OF_CHECK", "ReportLike", "evaluate_policy", "events_of", "trigger"]
+__all__ = [
+    "EVENTS",
+    "EVENT_OF_CHECK",
+    "MAX_REPORTS_PER_PASS",
+    "ReportLike",
+    "evaluate_policy",
+    "events_of",
+    "trigger",
+]
 
 log = logging.getLogger(__name__)
 
+#: Most reports one pass of a policy reads (a backlog is read over the next passes).
+MAX_REPORTS_PER_PASS = 1_000
 #: The events a policy can act on.
 EVENTS = ("drift", "performance_drop", "data_quality")
 #: Which event an alert of each monitor check raises.
@@ -129,18 +139,12 @@ def trigger(
         return None
 
 
-def _reports_of(policy: Policy, client: TrackingClient) -> list[Any]:
-    store: Any = client.store
-    found: list[Any] = []
-    for monitor in store.list_monitors(policy.deployment):
-        for report in store.list_monitor_reports(monitor.name):
-            if report.created_at >= policy.created_at:
-                found.append(report)
-    return sorted(found, key=lambda r: (r.window_start_ms, r.id))
-
-
-def evaluate_policy(policy: Policy, *, client: TrackingClient, now: int) -> Episode | None:
-    """Read the policy's new monitor reports and trigger on them (see :func:`trigger`)."""
+def evaluate_policy(
+    policy: Policy, *, client: TrackingClient, now: int, limit: int = MAX_REPORTS_PER_PASS
+) -> Episode | None:
+    """Read the policy's monitor reports not consumed yet (at most ``limit``, oldest window
+    first; the next pass reads the rest) and trigger on them (see :func:`trigger`)."""
     if not policy.enabled:
         return None
-    return trigger(policy, _reports_of(policy, client), client=client, now=now)
+    pending = client.store.pending_reports(policy.name, limit=limit)
+    return trigger(policy, pending, client=client, now=now)

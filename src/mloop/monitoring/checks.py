@@ -12,8 +12,10 @@
   ``min_class_rows`` positives and negatives, else "insufficient labels", no alert), the metric
   against the reference performance; alert when it is worse by more than ``PERFORMANCE_DROP``
   (0.05 for roc_auc and accuracy, absolute; for rmse and mae a relative rise of 10 %) and, for
-  roc_auc and accuracy, by more than ``SIGNIFICANCE_Z`` standard errors of the window's metric
-  (Hanley-McNeil for roc_auc, binomial for accuracy), so small samples do not cry wolf. For
+  roc_auc and accuracy, by more than ``SIGNIFICANCE_Z`` standard errors of the difference
+  (Hanley-McNeil for roc_auc, binomial for accuracy; the window's error and, when the rows the
+  reference performance was measured on are known, the reference's), so small samples do not
+  cry wolf. For
   binary classifiers the confidence-based estimate (calibrated probabilities) is reported on
   every window, labelled ``estimated_*``, and compared in the same way with the same estimate
   on the reference data.
@@ -272,6 +274,22 @@ def _standard_error(
     return None
 
 
+def _reference_error(
+    metric: str, reference: float, measured_on: Mapping[str, int] | None
+) -> float | None:
+    """The sampling error of the reference performance itself, from the labelled rows it was
+    measured on (None when they are unknown)."""
+    if not measured_on:
+        return None
+    rows = int(measured_on.get("rows", 0))
+    if metric == "roc_auc":
+        positives = measured_on.get("positives")
+        if positives is None or not 0 < positives < rows:
+            return None
+        return _standard_error(metric, reference, rows, positives, rows - positives)
+    return _standard_error(metric, reference, rows, 0, 0) if rows > 0 else None
+
+
 def _verdict(
     metric: str, value: float, reference: float, drop: float, error: float | None
 ) -> tuple[bool, float | None]:
@@ -333,7 +351,7 @@ def performance(
             _measured(
                 outcome, summary, metric, score(metric, y, predictions, proba, classes),
                 base=reference.performance, drop=drop, rows=len(y), positives=positives,
-                negatives=negatives,
+                negatives=negatives, measured_on=reference.performance_rows,
             )  # fmt: skip
     elif labelled:
         summary["note"] = f"{labelled} labelled rows, fewer than min_rows {settings['min_rows']}"
@@ -380,6 +398,7 @@ def _calibrated(positive: np.ndarray, reference: Reference) -> np.ndarray:
 def _measured(
     outcome: CheckOutcome, summary: dict[str, Any], metric: str, value: float | None, *,
     base: float | None, drop: float, rows: int, positives: int, negatives: int,
+    measured_on: Mapping[str, int] | None = None,
 ) -> None:  # fmt: skip
     """Compare the measured metric with the reference one: a result, and an alert when the
     drop is beyond the tolerance and significant given the window's labelled rows."""
@@ -395,6 +414,10 @@ def _measured(
     worse, z = False, None
     if base is not None:
         error = _standard_error(metric, base, rows, positives, negatives)
+        ref_error = _reference_error(metric, base, measured_on)
+        if error is not None and ref_error is not None:
+            # Two estimates are compared: the error of their difference holds both.
+            error = math.hypot(error, ref_error)
         worse, z = _verdict(metric, value, base, drop, error)
         if error is not None:
             summary["standard_error"] = round(error, 6)

@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mloop.errors import IntegrityError, InvalidInput, MloopError, NotFound
+from mloop.errors import BackendError, IntegrityError, InvalidInput, MloopError, NotFound
 from mloop.monitoring.checks import (
     CHECKS,
     MIN_CLASS_ROWS,
@@ -214,6 +214,7 @@ def create(
         "min_class_rows": per_class, "performance_metric": built.metric, "target": built.target,
         "model_version": built.model_version, "features": built.features,
         "reference_given": reference if isinstance(reference, str) else dataset.ref,
+        "suite": suite, "trusted": bool(trusted),
     }  # fmt: skip
     return client.store.create_monitor(
         name, deployment=deployment, reference=dataset.ref, reference_version_id=dataset.id,
@@ -311,6 +312,69 @@ def _windows(
     return [Window(start + i * spec.ms, start + (i + 1) * spec.ms) for i in range(count)]
 
 
+def refresh_reference(monitor: Monitor, client: TrackingClient) -> Monitor:
+    """For a monitor whose reference is ``"training"``: when the deployment's primary version
+    is no longer the one its reference was computed with, rebuild the reference from the
+    training data of the version serving now (audited ``monitor.reference_refreshed``).
+
+    When that cannot be done (the version's run logged no training data, its data lacks the
+    model's inputs, ...) the old reference stays, the reason is kept in the monitor's config
+    (``reference_note``, shown in every report) and audited once as
+    ``monitor.reference_refresh_failed``; the next promotion tries again. A reference named
+    ``"dataset@vN"`` is never replaced: that is the data the user chose to compare with."""
+    from mloop.serving.deployments import resolve_targets
+
+    config = monitor.config
+    if config.get("reference_given") != "training":
+        return monitor
+    primary = resolve_targets(monitor.deployment, client=client).primary
+    if primary.version == config.get("model_version"):
+        return monitor
+    note = config.get("reference_note") or {}
+    if note.get("model_version") == primary.version:
+        return monitor  # already tried for this version
+    who = client.settings.actor
+    try:
+        dataset = resolve_reference("training", primary, client=client)
+        columns = {c["name"] for c in (dataset.profile or {}).get("columns", [])}
+        target = config.get("target")
+        if target not in columns:
+            # The loop records its retraining data with the label column "label".
+            target = "label" if "label" in columns else None
+        built = build_reference(
+            dataset, primary, target=target, metric=config.get("performance_metric"),
+            suite=config.get("suite"), trusted=bool(config.get("trusted", False)), client=client,
+        )  # fmt: skip
+    except BackendError:
+        raise  # the store is down: try again on the next run
+    except (MloopError, ValueError) as exc:
+        reason = exc.message if isinstance(exc, MloopError) else f"{type(exc).__name__}: {exc}"
+        failed = {
+            "model_version": primary.version,
+            "reason": f"kept the reference of version {config.get('model_version')}: the "
+            f"training data of {primary.uri} could not become the reference ({reason})",
+        }
+        changed = client.store.update_monitor_reference(
+            monitor.name, expect_digest=monitor.reference_digest,
+            config={**config, "reference_note": failed}, event="monitor.reference_refresh_failed",
+            detail=failed, actor=who,
+        )  # fmt: skip
+        return changed or client.store.get_monitor(monitor.name)
+    blob = client.artifacts.put_bytes(built.to_bytes())
+    new_config = {
+        **config, "target": built.target, "model_version": built.model_version,
+        "features": built.features, "performance_metric": built.metric, "reference_note": None,
+    }  # fmt: skip
+    changed = client.store.update_monitor_reference(
+        monitor.name, expect_digest=monitor.reference_digest, config=new_config,
+        event="monitor.reference_refreshed",
+        detail={"reference": dataset.ref, "model_version": built.model_version,
+                "reason": f"{primary.uri} now serves as the primary of {monitor.deployment}"},
+        reference=(dataset.ref, dataset.id, blob.digest, blob.size), actor=who,
+    )  # fmt: skip
+    return changed or client.store.get_monitor(monitor.name)
+
+
 def evaluate_window(
     monitor: Monitor, window: Window, context: _Context, client: TrackingClient
 ) -> dict[str, Any]:
@@ -350,7 +414,11 @@ def evaluate_window(
     # that version's reference predictions and performance: say so in the summary.
     summary: dict[str, Any] = {
         "model_versions": versions, "reference_model_version": context.reference.model_version,
+        "reference": context.reference.dataset,
     }  # fmt: skip
+    note = config.get("reference_note")
+    if note:
+        summary["reference_note"] = note["reason"]
     errors = []
     for check in checks:
         try:
@@ -375,7 +443,9 @@ def run(
 ) -> list[MonitorReport]:
     """Evaluate every complete window not yet reported, up to ``end_ms`` (default: now), and
     store one report per window; windows with fewer than ``min_rows`` rows are stored with
-    status ``no_data``. Returns the new reports, oldest first. Raises NotFound."""
+    status ``no_data``. A ``"training"`` reference follows the deployment's primary version
+    first (:func:`refresh_reference`). Returns the new reports, oldest first. Raises
+    NotFound."""
     client = client_or_default(client)
     monitor = client.store.get_monitor(name)
     if end_ms is not None and (isinstance(end_ms, bool) or not isinstance(end_ms, int)):
@@ -387,6 +457,7 @@ def run(
     windows = _windows(monitor, spec, clock, max_windows, client)
     if not windows:
         return []
+    monitor = refresh_reference(monitor, client)
     context = _Context(monitor, client)
     stored = []
     for window in windows:

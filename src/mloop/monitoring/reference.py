@@ -51,6 +51,9 @@ class Reference:
     target: str | None
     estimated: dict[str, float] = field(default_factory=dict)
     calibration: dict[str, list[float]] | None = None
+    #: The labelled rows the reference performance was measured on: ``{"rows": n}`` and, for
+    #: a binary classifier, ``"positives"`` (None when unknown): its own sampling error.
+    performance_rows: dict[str, int] | None = None
 
     def to_bytes(self) -> bytes:
         """The stored document (canonical JSON)."""
@@ -222,13 +225,28 @@ def _suite(frame: pd.DataFrame, name: str) -> dict[str, Any]:
     return suite
 
 
-def _recorded(client: TrackingClient, version: ModelVersion, metric: str) -> float | None:
+def _recorded(
+    client: TrackingClient, version: ModelVersion, metric: str
+) -> tuple[float | None, dict[str, int] | None]:
+    """The metric of the version's newest recorded evaluation, with the rows it was measured
+    on (the positives of a binary evaluation are its calibration bins' positives)."""
     records = client.store.list_model_records(version.model, version.version, "evaluation")
     for record in reversed(records):
         value = record.body.get("metrics", {}).get(metric)
         if isinstance(value, int | float) and math.isfinite(value):
-            return float(value)
-    return None
+            rows: dict[str, int] | None = None
+            n = record.body.get("n_rows")
+            if isinstance(n, int) and n > 0:
+                rows = {"rows": n}
+                bins = (record.body.get("calibration") or {}).get("bins") or []
+                if bins:
+                    positives = sum(
+                        float(b.get("count") or 0) * float(b.get("fraction_positive") or 0)
+                        for b in bins
+                    )
+                    rows["positives"] = round(positives)
+            return float(value), rows
+    return None, None
 
 
 def build_reference(
@@ -288,7 +306,7 @@ def build_reference(
     if task == "binary" and proba is not None:
         outputs["proba"] = pa.array(_positive(proba))
     pred_profile = profile(pa.table(outputs)).to_dict()
-    performance, source = _recorded(client, version, chosen), "evaluation"
+    (performance, measured_on), source = _recorded(client, version, chosen), "evaluation"
     calibration: dict[str, list[float]] | None = None
     estimated: dict[str, float] = {}
     if target is not None:
@@ -296,6 +314,9 @@ def build_reference(
         if performance is None:
             performance = score(chosen, y, predictions, proba, classes)
             source = f"{dataset.ref} ({len(sample)} rows)"
+            measured_on = {"rows": len(sample)}
+            if classes is not None and task == "binary":
+                measured_on["positives"] = int(np.count_nonzero(y == classes[-1]))
         if task == "binary" and proba is not None and classes is not None:
             calibration = calibrate(_positive(proba), y == classes[-1])
     if performance is None:
@@ -316,4 +337,5 @@ def build_reference(
         target=target,
         estimated=estimated,
         calibration=calibration,
+        performance_rows=measured_on if performance is not None else None,
     )

@@ -565,6 +565,23 @@ class MetadataStore(ABC):
         AlreadyExists, NotFound (the reference version), InvalidInput (config not JSON)."""
 
     @abstractmethod
+    def update_monitor_reference(
+        self,
+        name: str,
+        *,
+        expect_digest: str,
+        config: dict[str, Any],
+        event: str,
+        detail: dict[str, Any],
+        actor: str,
+        reference: tuple[str, int, str, int] | None = None,
+    ) -> Monitor | None:
+        """Replace a monitor's config and, with ``reference`` (dataset ref, dataset version
+        id, blob digest, blob size), its reference (the new blob under a new artifact path), if
+        its blob is still ``expect_digest``; audited as ``event``. None when another process
+        changed it first. Raises NotFound, InvalidInput (config not JSON)."""
+
+    @abstractmethod
     def get_monitor(self, name: str) -> Monitor:
         """A monitor by name. Raises NotFound."""
 
@@ -642,6 +659,12 @@ class MetadataStore(ABC):
     def delete_policy(self, name: str, *, actor: str) -> None:
         """Delete a policy, its episodes, consumed reports and deliveries (audit events stay).
         Raises NotFound, InvalidState (an episode is open)."""
+
+    @abstractmethod
+    def pending_reports(self, policy: str, *, limit: int = 1000) -> list[MonitorReport]:
+        """The reports of the monitors of the policy's deployment, made since the policy was
+        created and not consumed by it yet, oldest window first, at most ``limit`` (without
+        per-feature results). Raises NotFound (the policy)."""
 
     @abstractmethod
     def unconsumed_reports(self, policy_id: int, report_ids: Sequence[int]) -> list[int]:

@@ -27,8 +27,9 @@ from mloop.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, No
 from mloop.store import queries as q
 from mloop.store import schema as s
 from mloop.store.datasets import dumps, loads
+from mloop.store.monitoring import REPORT_COLUMNS, report_record
 from mloop.store.part import StorePart
-from mloop.store.records import AlertDelivery, Episode, Policy
+from mloop.store.records import AlertDelivery, Episode, MonitorReport, Policy
 
 __all__ = ["END_STATES", "EPISODE_STATES", "LoopTables", "check_policy_name"]
 
@@ -174,6 +175,29 @@ class LoopTables(StorePart):
             )  # fmt: skip
 
     # -- triggers ---------------------------------------------------------------------------
+    def pending_reports(self, policy: str, *, limit: int = 1000) -> list[MonitorReport]:
+        """The reports of the monitors of the policy's deployment, made since the policy was
+        created and not consumed by it yet, oldest window first, at most ``limit``."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"limit must be an int >= 1, got {limit!r}")
+        m, r = s.monitors, s.monitor_reports
+        with self._read() as conn:
+            found = self._policy_row(conn, policy)
+            consumed = (
+                select(_pr.c.report_id)
+                .where(_pr.c.policy_id == found.id, _pr.c.report_id == r.c.id)
+                .exists()
+            )
+            rows = conn.execute(
+                select(m.c.name, *REPORT_COLUMNS)
+                .join(m, m.c.id == r.c.monitor_id)
+                .where(m.c.deployment == found.deployment, r.c.created_at >= found.created_at,
+                       ~consumed)
+                .order_by(r.c.window_start_ms, r.c.id)
+                .limit(limit)
+            ).all()  # fmt: skip
+        return [report_record(row[0], row[1:]) for row in rows]
+
     def unconsumed_reports(self, policy_id: int, report_ids: Sequence[int]) -> list[int]:
         """The ids among ``report_ids`` that the policy has not consumed yet, in order."""
         if not report_ids:

@@ -2,9 +2,11 @@
 
 A mixin of :class:`mloop.store.sql.SqlStore`. A monitor is created with its audit event and the
 artifact reference that keeps its reference blob (owner kind ``monitor``) in one transaction.
-A report and all its per-feature results are written in one transaction too; a window already
-reported (unique ``(monitor_id, window_start_ms)``) is left as it is, so two runs racing on one
-window store it once. Reports are derived data: they are not audited one by one.
+Refreshing its reference (after the deployment's primary version changed) adds the new blob
+under a new path, so every reference it ever had stays readable. A report and all its
+per-feature results are written in one transaction too; a window already reported (unique
+``(monitor_id, window_start_ms)``) is left as it is, so two runs racing on one window store
+it once. Reports are derived data: they are not audited one by one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from mloop.errors import AlreadyExists, InvalidInput, NotFound
@@ -23,7 +25,14 @@ from mloop.store.datasets import dumps, loads
 from mloop.store.part import StorePart
 from mloop.store.records import Monitor, MonitorReport, MonitorResult
 
-__all__ = ["OWNER_KIND", "REPORT_STATUSES", "MonitorTables", "check_monitor_name"]
+__all__ = [
+    "OWNER_KIND",
+    "REPORT_COLUMNS",
+    "REPORT_STATUSES",
+    "MonitorTables",
+    "check_monitor_name",
+    "report_record",
+]
 
 #: owner_kind of the artifact row that keeps a monitor's reference blob.
 OWNER_KIND = "monitor"
@@ -37,7 +46,7 @@ _MONITOR_COLUMNS = (
     _m.c.id, _m.c.name, _m.c.deployment, _m.c.reference, _m.c.window, _m.c.config,
     _m.c.reference_digest, _m.c.created_at, _m.c.created_by,
 )  # fmt: skip
-_REPORT_COLUMNS = (
+REPORT_COLUMNS = (
     _r.c.id, _r.c.window_start_ms, _r.c.window_end_ms, _r.c.rows, _r.c.labelled_rows,
     _r.c.status, _r.c.alerts, _r.c.summary, _r.c.created_at,
 )  # fmt: skip
@@ -56,7 +65,8 @@ def _monitor(row: Any) -> Monitor:
     )  # fmt: skip
 
 
-def _report(monitor: str, row: Any, results: Sequence[MonitorResult] = ()) -> MonitorReport:
+def report_record(monitor: str, row: Any, results: Sequence[MonitorResult] = ()) -> MonitorReport:
+    """A report record from a row of ``REPORT_COLUMNS``."""
     return MonitorReport(
         id=int(row[0]), monitor=monitor, window_start_ms=int(row[1]), window_end_ms=int(row[2]),
         rows=int(row[3]), labelled_rows=int(row[4]), status=row[5], alerts=loads(row[6]) or [],
@@ -132,6 +142,55 @@ class MonitorTables(StorePart):
                 {"deployment": deployment, "reference": reference, "window": window, **config},
             )  # fmt: skip
             return created
+
+    def update_monitor_reference(
+        self,
+        name: str,
+        *,
+        expect_digest: str,
+        config: dict[str, Any],
+        event: str,
+        detail: dict[str, Any],
+        actor: str,
+        reference: tuple[str, int, str, int] | None = None,
+    ) -> Monitor | None:
+        """Replace a monitor's config and, when ``reference`` (dataset ref, dataset version
+        id, blob digest, blob size) is given, its reference, if its reference blob is still
+        ``expect_digest``; audited as ``event``. None when another process changed it first."""
+        with self._write() as conn:
+            old = self._monitor_row(conn, name)
+            if old.reference_digest != expect_digest:
+                return None
+            values: dict[str, Any] = {"config": dumps(config, "monitor configuration")}
+            if reference is not None:
+                ref, version_id, digest, size = reference
+                values.update(reference=ref, reference_version_id=version_id,
+                              reference_digest=digest)  # fmt: skip
+            changed = conn.execute(
+                update(_m)
+                .where(_m.c.id == old.id, _m.c.reference_digest == expect_digest)
+                .values(**values)
+                .returning(_m.c.id)
+            ).first()
+            if changed is None:
+                return None
+            if reference is not None:
+                a = s.artifacts
+                held = conn.execute(
+                    select(func.count())
+                    .select_from(a)
+                    .where(a.c.owner_kind == OWNER_KIND, a.c.owner_id == str(old.id))
+                ).scalar_one()
+                rows = q.artifact_rows(
+                    OWNER_KIND, str(old.id), [(f"reference-{int(held) + 1}.json", digest, size)]
+                )
+                self._stmts.artifact_insert.executemany(conn, rows)
+            self._audit(
+                conn, actor, event, name,
+                {"reference": old.reference, "model_version": old.config.get("model_version")},
+                detail,
+            )  # fmt: skip
+            return self._monitor_row(conn, name)
 
     def get_monitor(self, name: str) -> Monitor:
         """A monitor by name."""
@@ -224,9 +283,9 @@ class MonitorTables(StorePart):
                         for r in results
                     ],
                 )  # fmt: skip
-            row = conn.execute(select(*_REPORT_COLUMNS).where(_r.c.id == inserted)).one()
+            row = conn.execute(select(*REPORT_COLUMNS).where(_r.c.id == inserted)).one()
             stored = self._results(conn, [int(inserted)], window={})
-            return _report(name, row, stored.get(int(inserted), []))
+            return report_record(name, row, stored.get(int(inserted), []))
 
     def _results(
         self,
@@ -276,7 +335,7 @@ class MonitorTables(StorePart):
         window ends after ``since_ms`` when given, at most ``limit``."""
         with self._read() as conn:
             monitor = self._monitor_row(conn, name)
-            query = select(*_REPORT_COLUMNS).where(_r.c.monitor_id == monitor.id)
+            query = select(*REPORT_COLUMNS).where(_r.c.monitor_id == monitor.id)
             if since_ms is not None:
                 query = query.where(_r.c.window_end_ms > since_ms)
             order = _r.c.window_start_ms.desc() if newest_first else _r.c.window_start_ms
@@ -288,7 +347,7 @@ class MonitorTables(StorePart):
             if with_results and rows:
                 bounds = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
                 results = self._results(conn, list(bounds), window=bounds)
-        return [_report(name, r, results.get(int(r[0]), [])) for r in rows]
+        return [report_record(name, r, results.get(int(r[0]), [])) for r in rows]
 
     def list_monitor_results(
         self,
