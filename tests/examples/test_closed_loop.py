@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from mloop.errors import InvalidInput
-from mloop.examples.closed_loop import LoopEvent, run_closed_loop
+from mloop.examples.closed_loop import run_closed_loop
+from mloop.examples.closed_loop_report import LoopEvent
 from mloop.tracking import TrackingClient
 
 pytestmark = pytest.mark.slow
@@ -46,6 +47,12 @@ def test_the_fraud_loop_meets_its_bars(client: TrackingClient, mloop_home: Path)
 
     # The bar: the promoted model's ROC AUC on post-change data at least 0.05 above the old one.
     assert result.gain is not None and result.gain >= 0.05
+
+    # The monitor moved to the promoted version's training data: its windows raise nothing.
+    assert len(result.after_promotion) >= 2 and result.after_promotion_alarms == 0
+    monitor = client.store.get_monitor("fraud-detector")
+    assert monitor.reference == "fraud-detector.training@v1"
+    assert monitor.config["model_version"] == result.promoted_version
 
     # Every step is in the timeline, the report is written into the store's folder.
     kinds = [e.kind for e in events]
@@ -86,6 +93,11 @@ def test_the_demand_loop_detects_retrains_and_improves(client: TrackingClient) -
     # The promoted model's RMSE on fresh post-change days is clearly lower than the old one's.
     assert result.gain is not None and result.old_metric is not None
     assert result.gain > 0.1 * result.old_metric
+    assert result.after_promotion and result.after_promotion_alarms == 0
+    # A regressor's canary has no error rate ("differs from the label" means nothing).
+    for health in result.episode["health"].values():
+        assert health["error_rate"] is None and health["primary_error_rate"] is None
+        assert "numeric labels: no error rate to compare" in health["reason"]
     assert Path(result.report_path).name == "demo-demand-report.html"
 
 

@@ -14,7 +14,7 @@ from mloop.cli.render import emit_json, format_value, out, progress, short_id
 from mloop.cli.session import CliSession, json_option, pass_session
 
 if TYPE_CHECKING:
-    from mloop.examples.closed_loop import LoopDemoResult, LoopEvent
+    from mloop.examples.closed_loop_report import LoopDemoResult, LoopEvent
 
 __all__ = ["demo", "loop_next_commands", "next_commands"]
 
@@ -304,6 +304,14 @@ def _summary_table(result: LoopDemoResult) -> Table:
         + (f": version {result.promoted_version} serves" if result.promoted else ""),
         _verdict(result.promoted),
     )
+    if result.promoted:
+        served = len(result.after_promotion)
+        table.add_row(
+            "alarms after the promotion",
+            f"{result.after_promotion_alarms} in {served} windows served by "
+            f"v{result.promoted_version} (the monitor now compares with its training data)",
+            _verdict(result.after_promotion_alarms == 0),
+        )
     gain = result.gain
     bar = gain is not None and (gain >= MIN_AUC_GAIN if result.metric == "roc_auc" else gain > 0)
     table.add_row(

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import json
 import os
 import socket
@@ -39,7 +38,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,364 +46,27 @@ import numpy as np
 import pandas as pd
 
 from mloop.errors import InvalidInput
-from mloop.examples import demand, fraud
-from mloop.examples.pipelines import (
-    TIME_COLUMN,
-    evaluate_demand_model,
-    evaluate_fraud_model,
-    split_by_time,
-    train_demand_model,
-    train_fraud_model,
+from mloop.examples import fraud
+from mloop.examples.closed_loop_report import LoopDemoResult, LoopEvent, WindowInfo
+from mloop.examples.pipelines import TIME_COLUMN
+from mloop.examples.scenarios import (
+    SCENARIOS,
+    SIM_START_MS,
+    ScenarioSpec,
+    change_point,
+    fresh_sample,
+    generate_timeline,
 )
-from mloop.pipelines import pipeline, step
 from mloop.tracking.fluent import use_client
 
 if TYPE_CHECKING:
     from mloop.tracking.client import TrackingClient
 
-__all__ = [
-    "SCENARIOS",
-    "LoopDemoResult",
-    "LoopEvent",
-    "ScenarioSpec",
-    "demand_retraining",
-    "fraud_retraining",
-    "load_feedback",
-    "run_closed_loop",
-]
-
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
-#: The simulated clock starts on a Monday, midnight UTC (2023-11-13).
-SIM_START_MS = 1_699_833_600_000
+__all__ = ["check_store_free", "run_closed_loop"]
 #: Rows per request sent to the server.
 REQUEST_ROWS = 100
 #: Episode states that end an episode.
 END_STATES = ("promoted", "rolled_back", "rejected", "failed")
-
-
-# -- the retraining pipelines the policies run ---------------------------------------------------
-@step(cache=False, name="load")
-def load_feedback(deployment: str, start_ms: int, end_ms: int, target: str) -> pd.DataFrame:
-    """The labelled rows ``deployment`` served in ``[start_ms, end_ms)`` (its prediction log
-    joined with the labels sent to ``/feedback``): the inputs, ``target`` and ``timestamp_ms``,
-    oldest first."""
-    from mloop.loop.episodes import labelled_frame
-    from mloop.serving.predlog_read import read_predictions
-
-    table = read_predictions(deployment, start_ms=start_ms, end_ms=end_ms, with_labels=True)
-    frame = labelled_frame(table).rename(columns={"label": target, "ts": TIME_COLUMN})
-    if frame.empty:
-        raise InvalidInput(
-            f"deployment {deployment!r} has no labelled rows in [{start_ms}, {end_ms}); "
-            "send labels through /feedback first"
-        )
-    frame[target] = pd.to_numeric(frame[target]).astype(np.int64)
-    return frame.sort_values(TIME_COLUMN, kind="stable").reset_index(drop=True)
-
-
-@pipeline
-def fraud_retraining(
-    *,
-    deployment: str,
-    start_ms: int,
-    end_ms: int,
-    holdout: float = 0.2,
-    max_iter: int = 100,
-    seed: int = 0,
-) -> None:
-    """Retrain the fraud classifier on the labelled rows a deployment served (the agent gives
-    ``deployment``, ``start_ms`` and ``end_ms``), and evaluate it on their latest slice."""
-    train_rows, test_rows = split_by_time(
-        load_feedback(deployment, start_ms, end_ms, fraud.TARGET), holdout
-    )
-    model = train_fraud_model(train_rows, max_iter, seed=seed)
-    evaluate_fraud_model(model, test_rows)
-
-
-@pipeline
-def demand_retraining(
-    *,
-    deployment: str,
-    start_ms: int,
-    end_ms: int,
-    holdout: float = 0.2,
-    max_iter: int = 150,
-    seed: int = 0,
-) -> None:
-    """Retrain the demand regressor on the labelled rows a deployment served, and evaluate it
-    on their latest slice."""
-    train_rows, test_rows = split_by_time(
-        load_feedback(deployment, start_ms, end_ms, demand.TARGET), holdout
-    )
-    model = train_demand_model(train_rows, max_iter, seed=seed)
-    evaluate_demand_model(model, test_rows)
-
-
-# -- scenarios ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScenarioSpec:
-    """The names, volumes and settings of one scenario of the demo."""
-
-    name: str
-    dataset: str
-    model: str
-    deployment: str
-    features: tuple[str, ...]
-    target: str
-    #: The metric the gate and the summary compare, and whether higher is better.
-    metric: str
-    higher_is_better: bool
-    #: Rows of history to train the first model on, and of live replay before the change.
-    train_rows: int
-    pre_rows: int
-    #: Most rows replayed after the change (the replay stops earlier once the loop is done).
-    post_rows: int
-    window_rows: int
-    #: Rows of fresh post-change data to compare the old and the new model on.
-    fresh_rows: int
-    initial_pipeline: str
-    retrain_pipeline: str
-    gate_min: dict[str, float]
-    gate_max: dict[str, float]
-    beat_champion: dict[str, float]
-    min_labelled_rows: int
-    canary_error_rate: float | None
-    #: Rows per replay batch (one agent tick after each).
-    batch_rows: int = 1000
-    #: Windows replayed after the episode ended, to show the promoted model serving.
-    after_windows: int = 2
-    #: How the timeline shows simulated time.
-    time_format: str = "%a %H:%M"
-    #: The monitor's thresholds (``mloop.monitors.create(thresholds=)``).
-    monitor_thresholds: dict[str, Any] = field(default_factory=dict)
-
-
-FRAUD = ScenarioSpec(
-    name="fraud",
-    dataset="transactions",
-    model="fraud",
-    deployment="fraud-detector",
-    features=fraud.FEATURES,
-    target=fraud.TARGET,
-    metric="roc_auc",
-    higher_is_better=True,
-    train_rows=20_000,
-    pre_rows=12_000,
-    post_rows=40_000,
-    window_rows=2_000,
-    fresh_rows=20_000,
-    initial_pipeline="mloop.examples.pipelines:fraud_training",
-    retrain_pipeline="mloop.examples.closed_loop:fraud_retraining",
-    gate_min={"roc_auc": 0.8},
-    gate_max={},
-    beat_champion={"roc_auc": 0.005},
-    min_labelled_rows=8_000,
-    canary_error_rate=0.01,
-)
-DEMAND = ScenarioSpec(
-    name="demand",
-    dataset="demand",
-    model="demand",
-    deployment="demand-forecaster",
-    features=demand.FEATURES,
-    target=demand.TARGET,
-    metric="rmse",
-    higher_is_better=False,
-    train_rows=8 * 7 * 300,
-    pre_rows=4 * 7 * 300,
-    post_rows=14 * 7 * 300,
-    window_rows=7 * 300,
-    fresh_rows=4 * 7 * 300,
-    initial_pipeline="mloop.examples.pipelines:demand_training",
-    retrain_pipeline="mloop.examples.closed_loop:demand_retraining",
-    gate_min={},
-    gate_max={},
-    beat_champion={"rmse": 0.1},
-    min_labelled_rows=6 * 7 * 300,
-    canary_error_rate=None,
-    batch_rows=1_050,
-    time_format="%a %d %b",
-    # A week's RMSE moves with its weather and promotions: up to 20 % above the reference on
-    # unchanged data; the change doubles it.
-    monitor_thresholds={"performance": 0.4},
-)
-#: The scenarios by name.
-SCENARIOS = {"fraud": FRAUD, "demand": DEMAND}
-
-
-def _generate(spec: ScenarioSpec, seed: int, *, change_at_ms: int | None) -> pd.DataFrame:
-    """History, replay and the rows after the replay (the fresh post-change sample is drawn
-    separately), as one timeline."""
-    total = spec.train_rows + spec.pre_rows + spec.post_rows
-    if spec.name == "fraud":
-        return fraud.generate(
-            total, start_ms=SIM_START_MS, seed=seed, change_at_ms=change_at_ms,
-            label_delay_median_ms=HOUR_MS,
-        )  # fmt: skip
-    days = total // 300
-    return demand.generate(days, start_ms=SIM_START_MS, seed=seed, change_at_ms=change_at_ms)
-
-
-def _change_point(spec: ScenarioSpec, seed: int) -> int:
-    """The simulated time of the change: the time of the first live row after ``pre_rows``
-    (the rows' times do not depend on the change, so the change lands on a window boundary)."""
-    if spec.name == "demand":
-        return SIM_START_MS + (spec.train_rows + spec.pre_rows) // 300 * DAY_MS
-    probe = _generate(spec, seed, change_at_ms=None)
-    ts = probe[TIME_COLUMN].to_numpy()
-    at = spec.train_rows + spec.pre_rows
-    change = int(ts[at])
-    if int(ts[at - 1]) >= change:  # two rows in one millisecond across the boundary
-        change = int(ts[at - 1]) + 1
-    return change
-
-
-def _fresh_sample(spec: ScenarioSpec, seed: int, start_ms: int, change_ms: int) -> pd.DataFrame:
-    """Post-change rows no model has seen: later traffic from the same population."""
-    if spec.name == "fraud":
-        return fraud.generate(
-            spec.fresh_rows, start_ms=start_ms, seed=seed, change_at_ms=change_ms,
-            label_delay_median_ms=HOUR_MS,
-        )  # fmt: skip
-    start = start_ms - start_ms % DAY_MS + DAY_MS
-    return demand.generate(
-        spec.fresh_rows // 300, start_ms=start, seed=seed, change_at_ms=change_ms
-    )
-
-
-# -- results ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LoopEvent:
-    """One line of the demo's timeline: what happened, at which simulated time."""
-
-    sim_ms: int
-    kind: str
-    message: str
-    wall_s: float
-    data: dict[str, Any] = field(default_factory=dict)
-    #: How the simulated time is shown (``strftime``): hours for fraud, days for demand.
-    time_format: str = "%a %H:%M"
-
-    def sim_time(self) -> str:
-        """The simulated time as ``Mon 06:00`` (UTC; ``Mon 13 Nov`` for daily scenarios)."""
-        return dt.datetime.fromtimestamp(self.sim_ms / 1000, tz=dt.UTC).strftime(self.time_format)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "sim_ms": self.sim_ms, "sim_time": self.sim_time(), "kind": self.kind,
-            "message": self.message, "wall_s": round(self.wall_s, 3), "data": self.data,
-        }  # fmt: skip
-
-
-@dataclass
-class WindowInfo:
-    """One monitor window as the demo saw it: its rows in the replay, whether they come before
-    or after the change, and the monitor's verdict."""
-
-    index: int
-    report_id: int
-    first_row: int
-    last_row: int
-    rows: int
-    post_change_rows: int
-    status: str
-    drift_share: float | None
-    checks: list[str]
-    sim_start_ms: int
-    sim_end_ms: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return dict(self.__dict__)
-
-
-@dataclass
-class LoopDemoResult:
-    """What :func:`run_closed_loop` did and measured."""
-
-    scenario: str
-    seed: int
-    dataset: str
-    model: str
-    deployment: str
-    monitor: str
-    policy: str
-    url: str
-    #: None on a stationary replay (no change point).
-    change_sim_ms: int | None
-    change_row: int
-    window_rows: int
-    metric: str
-    champion_version: int
-    events: list[LoopEvent] = field(default_factory=list)
-    windows: list[WindowInfo] = field(default_factory=list)
-    episode: dict[str, Any] = field(default_factory=dict)
-    promoted_version: int | None = None
-    detection_window: int | None = None
-    detection_delay_windows: int | None = None
-    detection_delay_rows: int | None = None
-    pre_change_windows: int = 0
-    pre_change_alarms: int = 0
-    old_metric: float | None = None
-    new_metric: float | None = None
-    fresh_rows: int = 0
-    gate: dict[str, Any] = field(default_factory=dict)
-    initial: dict[str, Any] = field(default_factory=dict)
-    rows_replayed: int = 0
-    requests: int = 0
-    labels_sent: int = 0
-    seconds: float = 0.0
-    report_path: str = ""
-    #: A replay with no change point: every alarm is a false one.
-    stationary: bool = False
-
-    @property
-    def alarms(self) -> int:
-        """Windows that raised an alert."""
-        return sum(1 for w in self.windows if w.status == "alert")
-
-    @property
-    def gain(self) -> float | None:
-        """How much better the promoted model is on fresh post-change rows (positive: better,
-        whatever the metric's direction)."""
-        if self.old_metric is None or self.new_metric is None:
-            return None
-        diff = self.new_metric - self.old_metric
-        return diff if self.metric != "rmse" else -diff
-
-    @property
-    def promoted(self) -> bool:
-        """Whether the episode promoted the challenger."""
-        return self.episode.get("state") == "promoted"
-
-    def summary(self) -> dict[str, Any]:
-        """The figures, JSON-ready (what ``mloop demo --json`` prints)."""
-        return {
-            "scenario": self.scenario, "seed": self.seed, "dataset": f"{self.dataset}@v1",
-            "model": self.model, "deployment": self.deployment, "monitor": self.monitor,
-            "policy": self.policy, "url": self.url, "metric": self.metric,
-            "champion_version": self.champion_version,
-            "promoted_version": self.promoted_version, "promoted": self.promoted,
-            "change_row": self.change_row, "window_rows": self.window_rows,
-            "windows": len(self.windows), "detection_window": self.detection_window,
-            "detection_delay_windows": self.detection_delay_windows,
-            "detection_delay_rows": self.detection_delay_rows,
-            "pre_change_windows": self.pre_change_windows,
-            "pre_change_alarms": self.pre_change_alarms,
-            "old_model_metric": _round(self.old_metric),
-            "new_model_metric": _round(self.new_metric),
-            "gain": _round(self.gain), "fresh_rows": self.fresh_rows,
-            "episode": self.episode, "gate": self.gate, "initial": self.initial,
-            "rows_replayed": self.rows_replayed, "requests": self.requests,
-            "labels_sent": self.labels_sent, "seconds": round(self.seconds, 1),
-            "report": self.report_path, "stationary": self.stationary, "alarms": self.alarms,
-        }  # fmt: skip
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 4)
 
 
 # -- plumbing -----------------------------------------------------------------------------------
@@ -693,6 +355,7 @@ class _Demo:
                 checks=sorted({str(a["check"]) for a in report.alerts}),
                 sim_start_ms=int(ts[min(first, len(ts) - 1)]),
                 sim_end_ms=int(ts[min(max(last - 1, 0), len(ts) - 1)]),
+                model_versions=dict(report.summary.get("model_versions") or {}),
             )  # fmt: skip
             found.append(info)
             when = "after the change" if info.post_change_rows else "before the change"
@@ -736,8 +399,8 @@ class _Demo:
         """The whole demo (see the module docstring)."""
         spec = self.spec
         stationary = self.stationary_windows is not None
-        change_ms = None if stationary else _change_point(spec, self.seed)
-        timeline = _generate(spec, self.seed, change_at_ms=change_ms)
+        change_ms = None if stationary else change_point(spec, self.seed)
+        timeline = generate_timeline(spec, self.seed, change_at_ms=change_ms)
         history = timeline.iloc[: spec.train_rows].reset_index(drop=True)
         live = timeline.iloc[spec.train_rows :].reset_index(drop=True)
         if change_ms is None:  # every row is before the (absent) change
@@ -885,7 +548,7 @@ class _Demo:
             return
         # The old champion and the model serving now, on fresh post-change rows.
         start = int(live[TIME_COLUMN].iloc[-1]) + 1
-        fresh = _fresh_sample(spec, self.seed, start, change_ms)
+        fresh = fresh_sample(spec, self.seed, start, change_ms)
         data = fresh[[*spec.features, spec.target]]
         result.fresh_rows = len(data)
         options: dict[str, Any] = {"latency": False, "plots": False}

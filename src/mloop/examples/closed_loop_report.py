@@ -1,17 +1,176 @@
-"""The closed-loop demo's HTML report: one self-contained page (no script, no external file)
-with the summary, the share of drifted features per window as an inline SVG, the gate's
-evidence, the canary steps and the whole timeline."""
+"""What a closed-loop demo did and measured (:class:`LoopDemoResult`, its timeline of
+:class:`LoopEvent` and its :class:`WindowInfo`), and its HTML report: one self-contained page
+(no script, no external file) with the summary, the share of drifted features per window as an
+inline SVG, the gate's evidence, the canary steps and the whole timeline."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from mloop.examples.closed_loop import LoopDemoResult
+__all__ = [
+    "LoopDemoResult",
+    "LoopEvent",
+    "WindowInfo",
+    "drift_chart",
+    "render_report",
+    "write_report",
+]
 
-__all__ = ["drift_chart", "render_report", "write_report"]
+
+@dataclass(frozen=True)
+class LoopEvent:
+    """One line of the demo's timeline: what happened, at which simulated time."""
+
+    sim_ms: int
+    kind: str
+    message: str
+    wall_s: float
+    data: dict[str, Any] = field(default_factory=dict)
+    #: How the simulated time is shown (``strftime``): hours for fraud, days for demand.
+    time_format: str = "%a %H:%M"
+
+    def sim_time(self) -> str:
+        """The simulated time as ``Mon 06:00`` (UTC; ``Mon 13 Nov`` for daily scenarios)."""
+        return dt.datetime.fromtimestamp(self.sim_ms / 1000, tz=dt.UTC).strftime(self.time_format)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "sim_ms": self.sim_ms, "sim_time": self.sim_time(), "kind": self.kind,
+            "message": self.message, "wall_s": round(self.wall_s, 3), "data": self.data,
+        }  # fmt: skip
+
+
+@dataclass
+class WindowInfo:
+    """One monitor window as the demo saw it: its rows in the replay, whether they come before
+    or after the change, and the monitor's verdict."""
+
+    index: int
+    report_id: int
+    first_row: int
+    last_row: int
+    rows: int
+    post_change_rows: int
+    status: str
+    drift_share: float | None
+    checks: list[str]
+    sim_start_ms: int
+    sim_end_ms: int
+    #: Rows of each model version in the window (the report's ``model_versions``).
+    model_versions: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class LoopDemoResult:
+    """What :func:`run_closed_loop` did and measured."""
+
+    scenario: str
+    seed: int
+    dataset: str
+    model: str
+    deployment: str
+    monitor: str
+    policy: str
+    url: str
+    #: None on a stationary replay (no change point).
+    change_sim_ms: int | None
+    change_row: int
+    window_rows: int
+    metric: str
+    champion_version: int
+    events: list[LoopEvent] = field(default_factory=list)
+    windows: list[WindowInfo] = field(default_factory=list)
+    episode: dict[str, Any] = field(default_factory=dict)
+    promoted_version: int | None = None
+    detection_window: int | None = None
+    detection_delay_windows: int | None = None
+    detection_delay_rows: int | None = None
+    pre_change_windows: int = 0
+    pre_change_alarms: int = 0
+    old_metric: float | None = None
+    new_metric: float | None = None
+    fresh_rows: int = 0
+    gate: dict[str, Any] = field(default_factory=dict)
+    initial: dict[str, Any] = field(default_factory=dict)
+    rows_replayed: int = 0
+    requests: int = 0
+    labels_sent: int = 0
+    seconds: float = 0.0
+    report_path: str = ""
+    #: A replay with no change point: every alarm is a false one.
+    stationary: bool = False
+
+    @property
+    def alarms(self) -> int:
+        """Windows that raised an alert."""
+        return sum(1 for w in self.windows if w.status == "alert")
+
+    @property
+    def gain(self) -> float | None:
+        """How much better the promoted model is on fresh post-change rows (positive: better,
+        whatever the metric's direction)."""
+        if self.old_metric is None or self.new_metric is None:
+            return None
+        diff = self.new_metric - self.old_metric
+        return diff if self.metric != "rmse" else -diff
+
+    @property
+    def after_promotion(self) -> list[WindowInfo]:
+        """The windows served by the promoted version alone (none if nothing was promoted)."""
+        if self.promoted_version is None:
+            return []
+        only = {str(self.promoted_version)}
+        return [w for w in self.windows if w.model_versions and set(w.model_versions) == only]
+
+    @property
+    def after_promotion_alarms(self) -> int:
+        """Alarms in :attr:`after_promotion` windows: the monitor, moved to the promoted
+        version's training data, should see nothing there."""
+        return sum(1 for w in self.after_promotion if w.status == "alert")
+
+    @property
+    def promoted(self) -> bool:
+        """Whether the episode promoted the challenger."""
+        return self.episode.get("state") == "promoted"
+
+    def summary(self) -> dict[str, Any]:
+        """The figures, JSON-ready (what ``mloop demo --json`` prints)."""
+        return {
+            "scenario": self.scenario, "seed": self.seed, "dataset": f"{self.dataset}@v1",
+            "model": self.model, "deployment": self.deployment, "monitor": self.monitor,
+            "policy": self.policy, "url": self.url, "metric": self.metric,
+            "champion_version": self.champion_version,
+            "promoted_version": self.promoted_version, "promoted": self.promoted,
+            "change_row": self.change_row, "window_rows": self.window_rows,
+            "windows": len(self.windows), "detection_window": self.detection_window,
+            "detection_delay_windows": self.detection_delay_windows,
+            "detection_delay_rows": self.detection_delay_rows,
+            "pre_change_windows": self.pre_change_windows,
+            "pre_change_alarms": self.pre_change_alarms,
+            "after_promotion_windows": len(self.after_promotion),
+            "after_promotion_alarms": self.after_promotion_alarms,
+            "old_model_metric": _round(self.old_metric),
+            "new_model_metric": _round(self.new_metric),
+            "gain": _round(self.gain), "fresh_rows": self.fresh_rows,
+            "episode": self.episode, "gate": self.gate, "initial": self.initial,
+            "rows_replayed": self.rows_replayed, "requests": self.requests,
+            "labels_sent": self.labels_sent, "seconds": round(self.seconds, 1),
+            "report": self.report_path, "stationary": self.stationary, "alarms": self.alarms,
+        }  # fmt: skip
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 980px; color: #222; }
@@ -142,6 +301,15 @@ def _summary_rows(result: LoopDemoResult) -> list[tuple[str, str, str]]:
             "ok" if result.pre_change_alarms == 0 else "bad",
         ),
         ("episode", _fmt(result.episode.get("state")), _fmt(result.episode.get("reason"))),
+        (
+            "alarms after the promotion",
+            f"{result.after_promotion_alarms} in {len(result.after_promotion)} windows"
+            if result.promoted
+            else "-",
+            "windows served by the promoted version alone, against its training data"
+            if result.promoted
+            else "",
+        ),
         (
             f"{result.metric} on {result.fresh_rows:,} fresh post-change rows",
             f"v{result.champion_version}: {_fmt(result.old_metric)} → "

@@ -12,12 +12,18 @@ as they are served; the metrics are ``result.output("evaluate")`` (a sweep's
 Run them as ``mloop.examples.pipelines:fraud_training`` (or ``:demand_training``)::
 
     run_pipeline(fraud_training, {"dataset": "transactions", "end_ms": t})
+
+``fraud_retraining`` and ``demand_retraining`` are what the closed-loop demo's policies run:
+the same split, train and evaluate steps on the labelled rows a deployment served (its
+prediction log joined with the labels sent to ``/feedback``), between the ``start_ms`` and
+``end_ms`` the agent gives.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from mloop.errors import InvalidInput
@@ -28,10 +34,13 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 __all__ = [
+    "demand_retraining",
     "demand_training",
     "evaluate_demand_model",
     "evaluate_fraud_model",
+    "fraud_retraining",
     "fraud_training",
+    "load_feedback",
     "load_window",
     "split_by_time",
     "train_demand_model",
@@ -269,4 +278,62 @@ def demand_training(
         load_window(dataset, start_ms, end_ms, labelled_by_ms), holdout
     )
     model = train_demand_model(train_rows, max_iter, learning_rate, seed=seed)
+    evaluate_demand_model(model, test_rows)
+
+
+# -- retraining on what a deployment served (the closed-loop demo's policies) ------------------
+@step(cache=False, name="load")
+def load_feedback(deployment: str, start_ms: int, end_ms: int, target: str) -> pd.DataFrame:
+    """The labelled rows ``deployment`` served in ``[start_ms, end_ms)`` (its prediction log
+    joined with the labels sent to ``/feedback``): the inputs, ``target`` and ``timestamp_ms``,
+    oldest first."""
+    from mloop.loop.episodes import labelled_frame
+    from mloop.serving.predlog_read import read_predictions
+
+    table = read_predictions(deployment, start_ms=start_ms, end_ms=end_ms, with_labels=True)
+    frame = labelled_frame(table).rename(columns={"label": target, "ts": TIME_COLUMN})
+    if frame.empty:
+        raise InvalidInput(
+            f"deployment {deployment!r} has no labelled rows in [{start_ms}, {end_ms}); "
+            "send labels through /feedback first"
+        )
+    frame[target] = pd.to_numeric(frame[target]).astype(np.int64)
+    return frame.sort_values(TIME_COLUMN, kind="stable").reset_index(drop=True)
+
+
+@pipeline
+def fraud_retraining(
+    *,
+    deployment: str,
+    start_ms: int,
+    end_ms: int,
+    holdout: float = 0.2,
+    max_iter: int = 100,
+    seed: int = 0,
+) -> None:
+    """Retrain the fraud classifier on the labelled rows a deployment served (the agent gives
+    ``deployment``, ``start_ms`` and ``end_ms``), and evaluate it on their latest slice."""
+    train_rows, test_rows = split_by_time(
+        load_feedback(deployment, start_ms, end_ms, fraud.TARGET), holdout
+    )
+    model = train_fraud_model(train_rows, max_iter, seed=seed)
+    evaluate_fraud_model(model, test_rows)
+
+
+@pipeline
+def demand_retraining(
+    *,
+    deployment: str,
+    start_ms: int,
+    end_ms: int,
+    holdout: float = 0.2,
+    max_iter: int = 150,
+    seed: int = 0,
+) -> None:
+    """Retrain the demand regressor on the labelled rows a deployment served, and evaluate it
+    on their latest slice."""
+    train_rows, test_rows = split_by_time(
+        load_feedback(deployment, start_ms, end_ms, demand.TARGET), holdout
+    )
+    model = train_demand_model(train_rows, max_iter, seed=seed)
     evaluate_demand_model(model, test_rows)

@@ -248,6 +248,10 @@ def check_health(
         return Health(None, f"{rows} canary row(s) of the {canary.min_rows} needed", rows, c_n)
     p99 = float(np.percentile([latency[i] for i in mine], 99)) if mine else None
     p_err, p_n = _error_rate([preds[i] for i in primary], [labels[i] for i in primary])
+    judged = [labels[i] for i in mine if labels[i] is not None]
+    numeric = bool(judged) and not _is_classification(judged)
+    if numeric:  # a regressor: "differs from the label" is no error rate
+        c_err = p_err = None
     health: dict[str, Any] = {"rows": rows, "labelled": c_n, "p99_ms": p99, "error_rate": c_err}
     if canary.max_p99_ms is not None and p99 is not None and p99 > canary.max_p99_ms:
         return Health(
@@ -256,13 +260,7 @@ def check_health(
             primary_error_rate=p_err,
             **health,
         )
-    judged = [labels[i] for i in mine if labels[i] is not None]
-    compared = (
-        canary.max_error_rate is not None
-        and c_err is not None
-        and p_err is not None
-        and _is_classification(judged)
-    )
+    compared = canary.max_error_rate is not None and c_err is not None and p_err is not None
     if compared and _significantly_worse(
         float(c_err or 0.0), c_n, float(p_err or 0.0), p_n, float(canary.max_error_rate or 0.0)
     ):
@@ -276,7 +274,7 @@ def check_health(
     parts = [f"{rows} canary row(s)"]
     if p99 is not None:
         parts.append(f"p99 {p99:.1f} ms")
-    if c_err is not None and not _is_classification(judged):
+    if numeric:
         parts.append(f"{c_n} labelled (numeric labels: no error rate to compare)")
     elif c_err is not None:
         if p_err is None:
