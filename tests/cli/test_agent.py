@@ -3,6 +3,7 @@ agent killed with SIGKILL in the middle of a rollout and restarted."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -33,8 +34,13 @@ def test_policies_create_list_show_episodes_delete(invoke: Invoke, scenario: Sce
         invoke("policies", "create", "--deployment", DEP, "--retrain", "tests.loop.flows:retrain",
                "--on", "drift", "--param", "c=0.5", "--gate",
                '{"beat_champion": {"roc_auc": 0.01}}', "--steps", "1.0", "--hold", "0.1s",
-               "--min-rows", "0", "--cooldown", "1h", "--json")
+               "--min-rows", "0", "--cooldown", "1h", "--holdout", "0.25",
+               "--min-labelled-rows", "50", "--train-window", "2h", "--label-wait", "10m",
+               "--json")
     )  # fmt: skip
+    assert created["holdout"] == 0.25 and created["min_labelled_rows"] == 50
+    assert created["train_window_ms"] == 7_200_000 and created["label_wait_ms"] == 600_000
+    assert created["against"] == "champion"
     assert created["name"] == DEP and created["on"] == ["drift"]
     assert created["retrain_params"] == {"c": 0.5} and created["cooldown_ms"] == 3_600_000
     assert created["gate"]["beat_champion"] == {"roc_auc": 0.01}
@@ -75,6 +81,12 @@ def test_policies_create_list_show_episodes_delete(invoke: Invoke, scenario: Sce
          "MLOOP_ALERT_HOSTS"),
         (["--retrain", "tests.loop.flows:retrain", "--param", "start_ms=3"], "may not set"),
         (["--retrain", "tests.loop.flows:retrain", "--cooldown", "x"], "cooldown 'x'"),
+        (["--retrain", "tests.loop.flows:retrain", "--holdout", "1.5"], "holdout must be"),
+        (["--retrain", "tests.loop.flows:retrain", "--min-labelled-rows", "0"],
+         "min_labelled_rows must be"),
+        (["--retrain", "tests.loop.flows:retrain", "--train-window", "x"], "train_window 'x'"),
+        (["--retrain", "tests.loop.flows:retrain", "--label-wait", "x"], "label_wait 'x'"),
+        (["--retrain", "tests.loop.flows:retrain", "--against", "Bad Alias"], "alias"),
     ],
 )  # fmt: skip
 def test_bad_policies_are_refused_in_one_line_and_nothing_is_written(
@@ -83,6 +95,20 @@ def test_bad_policies_are_refused_in_one_line_and_nothing_is_written(
     line = assert_one_error_line(invoke("policies", "create", "--deployment", DEP, *args))
     assert message in line
     assert scenario.client.store.list_policies() == []
+
+
+def test_an_agent_pass_with_an_error_lists_it_and_exits_1(
+    invoke: Invoke, scenario: Scenario
+) -> None:
+    # The scenario's monitor record has no reference blob: running it on logged rows fails.
+    t = now_ms()
+    scenario.log(t - 40 * MINUTE, t - 25 * MINUTE, 200)
+    result = invoke("agent", "--once", "--no-schedules")
+    assert result.exit_code == 1
+    assert "error: monitor fraud-monitor:" in result.stderr and "Traceback" not in result.output
+    failed = invoke("agent", "--once", "--no-schedules", "--json")
+    assert failed.exit_code == 1
+    assert json.loads(failed.stdout)["errors"][0].startswith("monitor fraud-monitor:")
 
 
 def test_a_policy_of_an_unknown_deployment_is_refused(invoke: Invoke, scenario: Scenario) -> None:

@@ -124,3 +124,5 @@ def test_a_stationary_demo_counts_its_alarms(invoke: Invoke) -> None:
     assert "Traceback" not in result.output
     refused = invoke("demo", "--scenario", "breast-cancer", "--stationary")
     assert refused.exit_code == 2 and "--scenario fraud or demand" in refused.output
+    refused = invoke("demo", "--scenario", "breast-cancer", "--windows", "3")
+    assert refused.exit_code == 2 and "--scenario fraud or demand" in refused.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,20 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import mloop
-from mloop.config import load_settings
 from mloop.data import versions
 from mloop.data.digest import table_digest
 from mloop.errors import InvalidInput, InvalidName, InvalidState, NotFound
 from mloop.store.base import DatasetKind
 from mloop.tracking import TrackingClient, reset_default_client
-
-
-@pytest.fixture
-def client(mloop_home: Path) -> Iterator[TrackingClient]:
-    reset_default_client()
-    with TrackingClient(load_settings()) as tracking:
-        yield tracking
-    reset_default_client()
 
 
 def frame(n: int = 100, seed: int = 0) -> pd.DataFrame:

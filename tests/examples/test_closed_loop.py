@@ -126,4 +126,6 @@ def test_a_stationary_fraud_replay_raises_no_alarm_in_50_windows(client: Trackin
 def test_bad_stationary_windows_are_refused(client: TrackingClient) -> None:
     with pytest.raises(InvalidInput, match="stationary_windows") as info:
         run_closed_loop(client, scenario="fraud", stationary_windows=0)
+    with pytest.raises(InvalidInput, match="after_windows must be an int >= 1"):
+        run_closed_loop(client, scenario="fraud", after_windows=0)
     assert info.value.details["field"] == "stationary_windows"

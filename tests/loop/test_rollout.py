@@ -132,3 +132,27 @@ def test_a_few_unlucky_labelled_rows_are_not_significant() -> None:
     # 30 errors in 200 rows against the same primary: clearly worse.
     assert _significantly_worse(30 / 200, 200, 0.034, 1365, 0.01)
     assert not _significantly_worse(0.0, 0, 0.034, 1365, 0.01)
+
+
+def test_error_rates_compare_numbers_by_value_and_text_as_text() -> None:
+    import pyarrow as pa
+
+    from mloop.loop.rollout import _error_rate, _is_classification
+
+    def col(values: list[Any], kind: Any = None) -> pa.ChunkedArray:
+        return pa.chunked_array([pa.array(values, kind)])
+
+    # 1, 1.0 and "1" are the same answer; unlabelled rows do not count.
+    assert _error_rate(col([1, 0, 1, 1]), col([1.0, 0.0, 0.0, None])) == (1 / 3, 3)
+    assert _error_rate(col([1, 0]), col(["1", "0"])) == (0.0, 2)
+    assert _error_rate(col(["fraud", "ok"]), col([1, 0])) == (1.0, 2)
+    words = pa.chunked_array([pa.array(["a", "b", "a"]).dictionary_encode()])
+    assert _error_rate(words, col(["a", "a", "a"])) == (1 / 3, 3)
+    assert _error_rate(col([[1, 2], [3]]), col(["[1, 2]", "[4]"])) == (0.5, 2)
+    assert _error_rate(col([1]), col([None], pa.int64())) == (None, 0)
+    # Classes: text, booleans, few whole numbers; a regressor's labels are not.
+    assert _is_classification(col(["a", "b"])) and _is_classification(col([True, False]))
+    assert _is_classification(col([0, 1, 1, None]))
+    assert not _is_classification(col([0.5, 1.25]))
+    assert not _is_classification(col(list(range(60))))
+    assert not _is_classification(col([None], pa.int64()))

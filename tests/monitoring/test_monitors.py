@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +14,6 @@ from mloop.monitoring import monitors
 from mloop.serving.predlog import PredictionBatch, PredictionLog
 from mloop.tracking import TrackingClient, reset_default_client
 from tests.monitoring.scenario import DEP, FEATURES, HOUR, T0, Scenario, make_scenario, sample
-
-
-@pytest.fixture
-def client(mloop_home: Path) -> Iterator[TrackingClient]:
-    """A tracking client on a fresh embedded store."""
-    reset_default_client()
-    with TrackingClient(load_settings()) as tracking:
-        yield tracking
-    reset_default_client()
 
 
 @pytest.fixture

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 from mloop import data, registry
-from mloop.config import load_settings
 from mloop.monitoring import monitors
-from mloop.tracking import TrackingClient, reset_default_client
+from mloop.tracking import TrackingClient
 from tests.monitoring.scenario import DEP, FEATURES, HOUR, T0, Scenario, make_scenario, sample
 
 CHECKS = ["feature_drift", "prediction_drift", "performance"]
-
-
-@pytest.fixture
-def client(mloop_home: Path) -> Iterator[TrackingClient]:
-    """A tracking client on a fresh embedded store."""
-    reset_default_client()
-    with TrackingClient(load_settings()) as tracking:
-        yield tracking
-    reset_default_client()
 
 
 @pytest.fixture

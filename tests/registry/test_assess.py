@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,17 +9,8 @@ from sklearn.linear_model import LogisticRegression
 
 import mloop
 from mloop import registry
-from mloop.config import load_settings
 from mloop.errors import Forbidden, InvalidInput
-from mloop.tracking import TrackingClient, reset_default_client
-
-
-@pytest.fixture
-def client(mloop_home: Path) -> Iterator[TrackingClient]:
-    reset_default_client()
-    with TrackingClient(load_settings()) as tracking:
-        yield tracking
-    reset_default_client()
+from mloop.tracking import TrackingClient
 
 
 def data(n: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +10,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from mloop import registry
-from mloop.config import load_settings
 from mloop.errors import DigestMismatch, Forbidden, InvalidInput, InvalidState, NotFound
 from mloop.registry import ModelRef, parse_model_uri
-from mloop.tracking import TrackingClient, reset_default_client
-
-
-@pytest.fixture
-def client(mloop_home: Path) -> Iterator[TrackingClient]:
-    reset_default_client()
-    with TrackingClient(load_settings()) as tracking:
-        yield tracking
-    reset_default_client()
+from mloop.tracking import TrackingClient
 
 
 @pytest.fixture

@@ -75,6 +75,27 @@ def policies() -> None:
 @click.option("--min-rows", type=int, default=20, show_default=True, help="Canary rows per step.")
 @click.option("--alert", metavar="URL", help="Webhook; its host must be in MLOOP_ALERT_HOSTS.")
 @click.option("--cooldown", default="6h", show_default=True, help="Quiet time after an episode.")
+@click.option(
+    "--against", default=None, metavar="ALIAS",
+    help="The alias the candidate must beat (default: the deployment's alias, or champion).",
+)  # fmt: skip
+@click.option(
+    "--holdout", type=float, default=0.3, show_default=True,
+    help="Newest share of the fresh labelled rows held out for the gate.",
+)  # fmt: skip
+@click.option(
+    "--min-labelled-rows", type=int, default=100, show_default=True,
+    help="Labelled rows needed before retraining starts.",
+)  # fmt: skip
+@click.option(
+    "--train-window", default=None, metavar="DURATION",
+    help="Train on the last DURATION of labelled rows (default: since the first alerting "
+    "window).",
+)  # fmt: skip
+@click.option(
+    "--label-wait", default="6h", show_default=True, metavar="DURATION",
+    help="How long an episode waits for labels before it fails.",
+)  # fmt: skip
 @json_option
 @pass_session
 def create(
@@ -93,6 +114,11 @@ def create(
     min_rows: int,
     alert: str | None,
     cooldown: str,
+    against: str | None,
+    holdout: float,
+    min_labelled_rows: int,
+    train_window: str | None,
+    label_wait: str,
     as_json: bool,
 ) -> None:
     """Create a policy of a deployment (named after it unless NAME is given); all is checked.
@@ -117,7 +143,9 @@ def create(
     policy = api.create(
         name, deployment=deployment, on=list(on), retrain=retrain,
         retrain_params=parse_params(params), gate=_json_option_value(gate, "--gate"),
-        rollout=rollout, alert=alert, cooldown=cooldown, client=session.client,
+        rollout=rollout, alert=alert, cooldown=cooldown, against=against, holdout=holdout,
+        min_labelled_rows=min_labelled_rows, train_window=train_window, label_wait=label_wait,
+        client=session.client,
     )  # fmt: skip
     if as_json:
         emit_json(_policy_row(policy))
@@ -270,7 +298,8 @@ def agent(
 ) -> None:
     """Run monitors, policies, episodes and schedules until SIGTERM or Ctrl-C.
 
-    Safe to kill and restart at any point, and to run several at once.
+    Safe to kill and restart at any point, and to run several at once. With --once, the exit
+    status is 1 when a monitor, policy, episode or the scheduler met an error (listed).
 
     \b
     Examples:
@@ -297,12 +326,14 @@ def agent(
              "opened": [_episode_row(e) for e in result.opened],
              "advanced": [_episode_row(e) for e in result.advanced]}
         )  # fmt: skip
-        return
-    console = out()
-    console.print(f"{result.reports} new monitor report(s), {result.fired} schedule fire(s)")
-    for e in result.opened:
-        console.print(f"opened episode {e.id} of {e.policy}: {e.reason}")
-    for e in result.advanced:
-        console.print(f"episode {e.id} of {e.policy}: {e.state} — {e.reason}")
-    for line in result.errors:
-        console.print(f"error: {line}")
+    else:
+        console = out()
+        console.print(f"{result.reports} new monitor report(s), {result.fired} schedule fire(s)")
+        for e in result.opened:
+            console.print(f"opened episode {e.id} of {e.policy}: {e.reason}")
+        for e in result.advanced:
+            console.print(f"episode {e.id} of {e.policy}: {e.state} — {e.reason}")
+        for line in result.errors:
+            click.echo(f"error: {line}", err=True)
+    if result.errors:
+        raise SystemExit(1)

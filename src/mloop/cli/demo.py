@@ -84,9 +84,9 @@ def next_commands(
 @click.option(
     "--windows",
     type=click.IntRange(min=1),
-    default=STATIONARY_WINDOWS,
-    show_default=True,
-    help="Windows replayed with --stationary.",
+    default=None,
+    help=f"Windows replayed with --stationary (default {STATIONARY_WINDOWS}); otherwise the "
+    "windows replayed after the episode ends, to watch the promoted model (default 2).",
 )
 @json_option
 @pass_session
@@ -96,7 +96,7 @@ def demo(
     scenario: str,
     seed: int,
     stationary: bool,
-    windows: int,
+    windows: int | None,
     as_json: bool,
 ) -> None:
     """Run the closed loop on a simulated fraud-detection service (about 30 s).
@@ -113,7 +113,9 @@ def demo(
     what to run next.
 
     --stationary replays 50 windows (--windows N) with no change point instead and reports
-    the false alarms (alarms: 0 of 50 is the bar; a few minutes on two cores).
+    the false alarms (alarms: 0 of 50 is the bar; under a minute on two cores). Without it,
+    --windows N replays N windows after the episode ends (the summary counts the alarms in
+    the windows the promoted model served alone).
 
     --scenario demand does the same for a demand-forecasting regression (gate on RMSE);
     --scenario breast-cancer trains a small tracked sweep on scikit-learn's breast-cancer data
@@ -125,13 +127,15 @@ def demo(
       mloop demo && mloop policies episodes fraud-detector
     """
     if scenario == "breast-cancer":
-        if stationary:
+        if stationary or windows is not None:
             raise click.UsageError(
-                "--stationary replays the closed loop: use --scenario fraud or demand"
+                "--stationary and --windows replay the closed loop: use --scenario fraud or demand"
             )
         _sweep_demo(session, seed, as_json)
+    elif stationary:
+        _loop_demo(session, scenario, seed, as_json, stationary=windows or STATIONARY_WINDOWS)
     else:
-        _loop_demo(session, scenario, seed, as_json, windows if stationary else None)
+        _loop_demo(session, scenario, seed, as_json, after_windows=windows)
 
 
 def _sweep_demo(session: CliSession, seed: int, as_json: bool) -> None:
@@ -390,7 +394,13 @@ def _store_for(session: CliSession, scenario: str) -> tuple[CliSession, str | No
 
 
 def _loop_demo(
-    session: CliSession, scenario: str, seed: int, as_json: bool, stationary: int | None = None
+    session: CliSession,
+    scenario: str,
+    seed: int,
+    as_json: bool,
+    *,
+    stationary: int | None = None,
+    after_windows: int | None = None,
 ) -> None:
     """The closed loop: print each event as it happens, then the summary."""
     from mloop.examples.closed_loop import run_closed_loop
@@ -410,7 +420,7 @@ def _loop_demo(
     try:
         result = run_closed_loop(
             session.client, scenario=scenario, seed=seed, on_event=show,
-            stationary_windows=stationary,
+            stationary_windows=stationary, after_windows=after_windows,
         )  # fmt: skip
         session.client.flush()
     finally:

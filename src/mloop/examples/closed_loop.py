@@ -356,6 +356,7 @@ class _Demo:
                 sim_start_ms=int(ts[min(first, len(ts) - 1)]),
                 sim_end_ms=int(ts[min(max(last - 1, 0), len(ts) - 1)]),
                 model_versions=dict(report.summary.get("model_versions") or {}),
+                reference_version=report.summary.get("reference_model_version"),
             )  # fmt: skip
             found.append(info)
             when = "after the change" if info.post_change_rows else "before the change"
@@ -624,6 +625,7 @@ def run_closed_loop(
     seed: int = 0,
     on_event: Callable[[LoopEvent], None] | None = None,
     stationary_windows: int | None = None,
+    after_windows: int | None = None,
 ) -> LoopDemoResult:
     """Run the closed-loop demo of ``scenario`` (``fraud`` or ``demand``) on ``client``'s store,
     calling ``on_event`` for every line of the timeline; writes the HTML report into the store's
@@ -632,7 +634,9 @@ def run_closed_loop(
 
     With ``stationary_windows`` N, the live traffic has no change point: N windows of the
     scenario's size are replayed (and a few rows more, to complete the last one), and every
-    alarm is a false one (``result.alarms``); nothing is measured on post-change rows."""
+    alarm is a false one (``result.alarms``); nothing is measured on post-change rows. With
+    ``after_windows`` N, N windows are replayed after the episode ends (the scenario's
+    default: 2), to watch the promoted model (``result.after_promotion_alarms``)."""
     from mloop.examples.closed_loop_report import write_report
 
     spec = SCENARIOS.get(scenario)
@@ -653,6 +657,19 @@ def run_closed_loop(
             )
         live = stationary_windows * spec.window_rows + REQUEST_ROWS
         spec = dataclasses.replace(spec, pre_rows=live, post_rows=0)
+    if after_windows is not None:
+        if (
+            isinstance(after_windows, bool)
+            or not isinstance(after_windows, int)
+            or after_windows < 1
+        ):
+            raise InvalidInput(
+                f"after_windows must be an int >= 1, got {after_windows!r}", field="after_windows"
+            )
+        extra = max(0, after_windows - spec.after_windows) * spec.window_rows
+        spec = dataclasses.replace(
+            spec, post_rows=spec.post_rows + extra, after_windows=after_windows
+        )
     _check_fresh(client, spec)
     from threadpoolctl import threadpool_limits
 

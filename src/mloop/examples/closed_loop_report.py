@@ -63,6 +63,8 @@ class WindowInfo:
     sim_end_ms: int
     #: Rows of each model version in the window (the report's ``model_versions``).
     model_versions: dict[str, int] = field(default_factory=dict)
+    #: The model version whose reference the window was judged against.
+    reference_version: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -125,11 +127,17 @@ class LoopDemoResult:
 
     @property
     def after_promotion(self) -> list[WindowInfo]:
-        """The windows served by the promoted version alone (none if nothing was promoted)."""
+        """The windows served by the promoted version alone and judged against its reference
+        (none if nothing was promoted); a window of a 100 % canary step, before the promotion,
+        is not one."""
         if self.promoted_version is None:
             return []
         only = {str(self.promoted_version)}
-        return [w for w in self.windows if w.model_versions and set(w.model_versions) == only]
+        return [
+            w
+            for w in self.windows
+            if set(w.model_versions) == only and w.reference_version == self.promoted_version
+        ]
 
     @property
     def after_promotion_alarms(self) -> int:

@@ -27,6 +27,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from mloop.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -37,6 +41,12 @@ __all__ = ["Canary", "Health", "check_health", "parse_duration"]
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _ALPHA = 0.05  # one-sided significance of "the canary is worse"
+#: What an empty stretch of the prediction log is read as.
+_EMPTY = pa.table({
+    "role": pa.array([], pa.string()), "model_version": pa.array([], pa.int64()),
+    "ts": pa.array([], pa.int64()), "latency_ms": pa.array([], pa.float64()),
+    "prediction": pa.array([], pa.string()), "label": pa.array([], pa.string()),
+})  # fmt: skip
 
 
 def parse_duration(value: object, field_name: str) -> int:
@@ -164,29 +174,63 @@ class Health:
         }  # fmt: skip
 
 
-def _is_classification(labels: Sequence[Any]) -> bool:
-    values = [v for v in labels if v is not None]
-    if not values:
+def _numeric(kind: pa.DataType) -> bool:
+    """Whether a type holds numbers (booleans count as 0 and 1)."""
+    types = pa.types
+    return bool(types.is_integer(kind) or types.is_floating(kind) or types.is_boolean(kind))
+
+
+def _is_classification(labels: pa.ChunkedArray) -> bool:
+    """Text or boolean labels, or whole numbers with at most 50 distinct values (a regressor's
+    labels are not)."""
+    values = pc.drop_null(_plain(labels))
+    if len(values) == 0:
         return False
-    if all(isinstance(v, str | bool) for v in values):
+    if not _numeric(values.type) or pa.types.is_boolean(values.type):
         return True
-    distinct = {v for v in values if isinstance(v, int | float)}
-    return all(float(v).is_integer() for v in distinct) and len(distinct) <= 50
+    distinct = pc.unique(values.cast(pa.float64())).to_numpy(zero_copy_only=False)
+    return len(distinct) <= 50 and bool(np.all(np.mod(distinct, 1.0) == 0.0))
 
 
-def _error_rate(pred: Sequence[Any], labels: Sequence[Any]) -> tuple[float | None, int]:
-    pairs = [(p, y) for p, y in zip(pred, labels, strict=True) if y is not None]
-    if not pairs:
-        return None, 0
-    wrong = sum(1 for p, y in pairs if str(p) != str(y) and not _same_number(p, y))
-    return wrong / len(pairs), len(pairs)
-
-
-def _same_number(a: Any, b: Any) -> bool:
+def _as_float(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """The values as float64 (text holding numbers too); None when some are not numbers."""
     try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return False
+        return column.cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary-encoded column decoded to its values."""
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column
+
+
+def _error_rate(pred: pa.ChunkedArray, labels: pa.ChunkedArray) -> tuple[float | None, int]:
+    """The share of labelled rows whose prediction differs from the label (equal numbers are
+    equal whatever their type: 1, 1.0 and "1"); None without labelled rows."""
+    pred, labels = _plain(pred), _plain(labels)
+    keep = pc.is_valid(labels)
+    labelled = int(pc.sum(keep).as_py() or 0)
+    if labelled == 0:
+        return None, 0
+    pred, labels = pred.filter(keep), labels.filter(keep)
+    nested = not (_numeric(pred.type) or pa.types.is_string(pred.type)) or not (
+        _numeric(labels.type) or pa.types.is_string(labels.type)
+    )
+    if nested:  # lists or records: compare their text
+        wrong = sum(
+            1 for a, b in zip(pred.to_pylist(), labels.to_pylist(), strict=True) if str(a) != str(b)
+        )
+        return wrong / labelled, labelled
+    as_numbers = (_as_float(pred), _as_float(labels))
+    if as_numbers[0] is not None and as_numbers[1] is not None:
+        differs = pc.not_equal(as_numbers[0], as_numbers[1])
+    else:
+        differs = pc.not_equal(pred.cast(pa.string()), labels.cast(pa.string()))
+    wrong = int(pc.sum(pc.fill_null(differs, True)).as_py() or 0)
+    return wrong / labelled, labelled
 
 
 def _significantly_worse(p1: float, n1: int, p0: float, n0: int, margin: float) -> bool:
@@ -217,39 +261,31 @@ def check_health(
     ``[start_ms, end_ms)`` (see the module docstring). The primary's error rate is taken from
     ``[baseline_start_ms, end_ms)`` when given (the whole rollout: at a 100 % step the primary
     answers nothing)."""
-    import numpy as np
-
     from mloop.serving.predlog_read import read_predictions
 
     since = start_ms if baseline_start_ms is None else min(start_ms, baseline_start_ms)
     table = read_predictions(
         deployment, start_ms=since, end_ms=end_ms, with_labels=True, client=client
     )
-    if table.num_rows:
-        roles = table.column("role").to_pylist()
-        versions = table.column("model_version").to_pylist()
-        latency = table.column("latency_ms").to_pylist()
-        preds = table.column("prediction").to_pylist()
-        ts = table.column("ts").cast("int64").to_pylist()
-        labels = table.column("label").to_pylist() if "label" in table.column_names else []
-    else:
-        roles = versions = latency = preds = ts = labels = []
-    if not labels:
-        labels = [None] * len(roles)
-    mine = [
-        i
-        for i, (r, v) in enumerate(zip(roles, versions, strict=True))
-        if v == version and r == "canary" and ts[i] >= start_ms
-    ]
-    primary = [i for i, r in enumerate(roles) if r == "primary"]
-    rows = len(mine)
-    c_err, c_n = _error_rate([preds[i] for i in mine], [labels[i] for i in mine])
+    if table.num_rows == 0:
+        table = _EMPTY
+    elif "label" not in table.column_names:
+        table = table.append_column("label", pa.nulls(table.num_rows))
+    role = table.column("role").cast(pa.string())
+    mine_mask = pc.and_(
+        pc.and_(pc.equal(table.column("model_version"), version), pc.equal(role, "canary")),
+        pc.greater_equal(table.column("ts").cast(pa.int64()), start_ms),
+    )
+    mine = table.filter(pc.fill_null(mine_mask, False))
+    primary = table.filter(pc.fill_null(pc.equal(role, "primary"), False))
+    rows = mine.num_rows
+    c_err, c_n = _error_rate(mine.column("prediction"), mine.column("label"))
     if rows < canary.min_rows:
         return Health(None, f"{rows} canary row(s) of the {canary.min_rows} needed", rows, c_n)
-    p99 = float(np.percentile([latency[i] for i in mine], 99)) if mine else None
-    p_err, p_n = _error_rate([preds[i] for i in primary], [labels[i] for i in primary])
-    judged = [labels[i] for i in mine if labels[i] is not None]
-    numeric = bool(judged) and not _is_classification(judged)
+    latency = mine.column("latency_ms").to_numpy()
+    p99 = float(np.percentile(latency, 99)) if rows else None
+    p_err, p_n = _error_rate(primary.column("prediction"), primary.column("label"))
+    numeric = c_n > 0 and not _is_classification(mine.column("label"))
     if numeric:  # a regressor: "differs from the label" is no error rate
         c_err = p_err = None
     health: dict[str, Any] = {"rows": rows, "labelled": c_n, "p99_ms": p99, "error_rate": c_err}
