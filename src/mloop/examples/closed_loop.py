@@ -171,6 +171,8 @@ class _Demo:
         self.episode_id: int | None = None
         self.seen_reports: set[int] = set()
         self.window_index = 0
+        #: The reference the last report was judged against, and the last note about it.
+        self.reference: tuple[Any, Any] = (None, None)
 
     def emit(self, kind: str, message: str, **data: Any) -> None:
         """Record one timeline event and pass it to ``on_event``."""
@@ -345,6 +347,7 @@ class _Demo:
                 continue
             self.seen_reports.add(report.id)
             self.window_index += 1
+            self.follow_reference(report)
             first, last = self.row_of(report.window_start_ms), self.row_of(report.window_end_ms)
             summary = report.summary.get("feature_drift") or {}
             share = summary.get("drifted_share")
@@ -370,22 +373,29 @@ class _Demo:
             )  # fmt: skip
         return found
 
+    def follow_reference(self, report: Any) -> None:
+        """An event when the monitor judged ``report`` against another reference than the one
+        before (it follows a promotion), or could not and says why."""
+        summary = report.summary
+        seen = (summary.get("reference_model_version"), summary.get("reference_note"))
+        if seen[0] is None:
+            return
+        before, self.reference = self.reference, seen
+        name = self.spec.deployment
+        if before[0] is not None and seen[0] != before[0]:
+            self.emit(
+                "monitor",
+                f"monitor {name}: now compares with {summary.get('reference')}, the training "
+                f"data of version {seen[0]}",
+            )
+        if seen[1] and seen[1] != before[1]:
+            self.emit("monitor", f"monitor {name}: {seen[1]}")
+
     def follow_audit(self) -> None:
-        """An event for each episode transition and monitor reference change audited since
-        the last look."""
+        """An event for each episode transition audited since the last look."""
         store: Any = self.client.store
         for event in store.iter_audit(after_seq=self.audit_seq):
             self.audit_seq = event.seq
-            if event.action.startswith("monitor.reference_"):
-                after = event.after or {}
-                said = (
-                    f"now compares with {after.get('reference')}, the training data of version "
-                    f"{after.get('model_version')}"
-                    if event.action == "monitor.reference_refreshed"
-                    else str(after.get("reason", ""))
-                )
-                self.emit("monitor", f"monitor {event.object_id}: {said}")
-                continue
             if not event.action.startswith("episode."):
                 continue
             after = event.after or {}
