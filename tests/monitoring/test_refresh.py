@@ -102,3 +102,15 @@ def test_a_given_suite_is_kept_across_a_refresh(scenario: Scenario) -> None:
     (found,) = monitors.run(DEP, end_ms=T0 + HOUR, client=client)
     assert found.summary["reference_model_version"] == 2
     assert found.summary["data_quality"]["evaluated"] == 1
+
+
+def test_a_deployment_that_serves_nothing_keeps_the_reference(scenario: Scenario) -> None:
+    from mloop.serving import delete_deployment
+
+    client = scenario.client
+    created = monitors.create(deployment=DEP, checks=["feature_drift"], client=client)
+    scenario.log(T0, 1, 500)
+    delete_deployment(DEP, client=client)
+    (found,) = monitors.run(DEP, end_ms=T0 + HOUR, client=client)
+    assert found.status == "ok" and found.summary["reference_model_version"] == 1
+    assert monitors.get(DEP, client=client) == created

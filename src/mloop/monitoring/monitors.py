@@ -20,7 +20,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mloop.errors import BackendError, IntegrityError, InvalidInput, MloopError, NotFound
+from mloop.errors import (
+    BackendError,
+    IntegrityError,
+    InvalidInput,
+    InvalidState,
+    MloopError,
+    NotFound,
+)
 from mloop.monitoring.checks import (
     CHECKS,
     MIN_CLASS_ROWS,
@@ -327,7 +334,10 @@ def refresh_reference(monitor: Monitor, client: TrackingClient) -> Monitor:
     config = monitor.config
     if config.get("reference_given") != "training":
         return monitor
-    primary = resolve_targets(monitor.deployment, client=client).primary
+    try:
+        primary = resolve_targets(monitor.deployment, client=client).primary
+    except (NotFound, InvalidState):
+        return monitor  # nothing serves now: the windows are judged as they were
     if primary.version == config.get("model_version"):
         return monitor
     note = config.get("reference_note") or {}
@@ -336,7 +346,9 @@ def refresh_reference(monitor: Monitor, client: TrackingClient) -> Monitor:
     who = client.settings.actor
     try:
         dataset = resolve_reference("training", primary, client=client)
-        columns = {c["name"] for c in (dataset.profile or {}).get("columns", [])}
+        if dataset.profile is None:
+            raise InvalidInput(f"{dataset.ref} has no stored profile (a folder of files?)")
+        columns = {c["name"] for c in dataset.profile.get("columns", [])}
         target = config.get("target")
         if target not in columns:
             # The loop records its retraining data with the label column "label".
