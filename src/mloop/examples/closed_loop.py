@@ -656,29 +656,12 @@ def run_closed_loop(
             field="scenario",
         )
     if stationary_windows is not None:
-        if (
-            isinstance(stationary_windows, bool)
-            or not isinstance(stationary_windows, int)
-            or stationary_windows < 1
-        ):
-            raise InvalidInput(
-                f"stationary_windows must be an int >= 1, got {stationary_windows!r}",
-                field="stationary_windows",
-            )
-        live = stationary_windows * spec.window_rows + REQUEST_ROWS
+        live = _count(stationary_windows, "stationary_windows") * spec.window_rows + REQUEST_ROWS
         spec = dataclasses.replace(spec, pre_rows=live, post_rows=0)
     if after_windows is not None:
-        if (
-            isinstance(after_windows, bool)
-            or not isinstance(after_windows, int)
-            or after_windows < 1
-        ):
-            raise InvalidInput(
-                f"after_windows must be an int >= 1, got {after_windows!r}", field="after_windows"
-            )
-        extra = max(0, after_windows - spec.after_windows) * spec.window_rows
+        extra = max(0, _count(after_windows, "after_windows") - spec.after_windows)
         spec = dataclasses.replace(
-            spec, post_rows=spec.post_rows + extra, after_windows=after_windows
+            spec, post_rows=spec.post_rows + extra * spec.window_rows, after_windows=after_windows
         )
     _check_fresh(client, spec)
     from threadpoolctl import threadpool_limits
@@ -693,6 +676,13 @@ def run_closed_loop(
     home = Path(client.settings.home).expanduser()
     result.report_path = str(write_report(result, home / f"demo-{spec.name}-report.html"))
     return result
+
+
+def _count(value: object, name: str) -> int:
+    """``value`` if it is a whole number >= 1; InvalidInput naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"{name} must be an int >= 1, got {value!r}", field=name)
+    return value
 
 
 def check_store_free(client: TrackingClient, scenario: str) -> None:
