@@ -156,3 +156,15 @@ def test_error_rates_compare_numbers_by_value_and_text_as_text() -> None:
     assert not _is_classification(col([0.5, 1.25]))
     assert not _is_classification(col(list(range(60))))
     assert not _is_classification(col([None], pa.int64()))
+
+
+def test_a_regressor_is_told_by_its_predictions_not_a_few_count_labels() -> None:
+    import pyarrow as pa
+
+    from mloop.loop.rollout import _continuous
+
+    # 50 labelled unit sales hold few distinct whole numbers: the float predictions tell.
+    assert _continuous(pa.chunked_array([pa.array([3.2, 4.0, 11.7])]))
+    assert not _continuous(pa.chunked_array([pa.array([0.0, 1.0, 1.0])]))
+    assert not _continuous(pa.chunked_array([pa.array([0, 1, 1])]))
+    assert not _continuous(pa.chunked_array([pa.array(["a", "b"])]))

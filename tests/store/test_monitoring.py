@@ -85,6 +85,8 @@ def test_reports_and_results_round_trip(monitored: MetadataStore) -> None:
     assert first is not None and first.status == "alert" and first.monitor == "fraud-drift"
     assert first.alerts == [{"check": "feature_drift", "reason": "r"}]
     assert [(r.feature, r.drifted) for r in first.results] == [("age", True), ("amount", False)]
+    # The results of a new report carry its window (as the ones read back do).
+    assert {(r.window_start_ms, r.window_end_ms) for r in first.results} == {(0, 3_600_000)}
     nan = [MonitorResult("performance", "roc_auc", "roc_auc", math.nan, math.inf, None, None)]
     report(monitored, 3_600_000, results=nan, status="no_data")
     reports = monitored.list_monitor_reports("fraud-drift")

@@ -70,8 +70,11 @@ def policies() -> None:
 )
 @click.option("--steps", default="0.1,0.5,1.0", show_default=True, help="Canary traffic steps.")
 @click.option("--hold", default="15m", show_default=True, help="How long each step is held.")
-@click.option("--max-error-rate", type=float, default=0.01, show_default=True)
-@click.option("--max-p99-ms", type=float, default=None)
+@click.option(
+    "--max-error-rate", type=float, default=0.01, show_default=True,
+    help="How much the canary's error rate may exceed the primary's (significantly).",
+)  # fmt: skip
+@click.option("--max-p99-ms", type=float, default=None, help="Largest canary p99 latency.")
 @click.option("--min-rows", type=int, default=20, show_default=True, help="Canary rows per step.")
 @click.option("--alert", metavar="URL", help="Webhook; its host must be in MLOOP_ALERT_HOSTS.")
 @click.option("--cooldown", default="6h", show_default=True, help="Quiet time after an episode.")
@@ -222,7 +225,10 @@ def show(session: CliSession, name: str, as_json: bool) -> None:
 @policies.command("episodes")
 @click.argument("name", required=False)
 @click.option("--open", "open_only", is_flag=True, help="Only episodes not ended yet.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True,
+    help="Most episodes shown.",
+)  # fmt: skip
 @json_option
 @pass_session
 def episodes(

@@ -155,7 +155,10 @@ def run(
 
 @pipelines.command("list")
 @click.option("--pipeline", "name", default=None, help="Only runs of this pipeline.")
-@click.option("--max-results", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--max-results", type=click.IntRange(min=1), default=50, show_default=True,
+    help="Most runs shown.",
+)  # fmt: skip
 @json_option
 @pass_session
 def list_(session: CliSession, name: str | None, max_results: int, as_json: bool) -> None:

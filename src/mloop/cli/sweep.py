@@ -93,11 +93,14 @@ def parse_space_option(pairs: tuple[str, ...]) -> dict[str, Any]:
     "--space", "space", multiple=True, required=True, metavar="NAME=SPEC",
     help="A searched param: NAME=int:LOW:HIGH, NAME=float:LOW:HIGH[:log], NAME=cat:A,B.",
 )  # fmt: skip
-@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--trials", type=click.IntRange(min=1), default=20, show_default=True,
+    help="How many trials to run.",
+)  # fmt: skip
 @click.option("--metric", required=True, help="NODE or NODE.KEY (a step target: KEY).")
 @click.option(
     "--direction", type=click.Choice(["maximize", "minimize"]), default="maximize",
-    show_default=True,
+    show_default=True, help="Whether a larger metric is better.",
 )  # fmt: skip
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A fixed param.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,

@@ -28,15 +28,10 @@ before it are entirely before the change and an alert there is a false alarm.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
-import socket
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +43,7 @@ import pandas as pd
 from mloop.errors import InvalidInput
 from mloop.examples import fraud
 from mloop.examples.closed_loop_report import LoopDemoResult, LoopEvent, WindowInfo
+from mloop.examples.local_server import LocalServer, post_json
 from mloop.examples.pipelines import TIME_COLUMN
 from mloop.examples.scenarios import (
     SCENARIOS,
@@ -65,72 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["check_store_free", "run_closed_loop"]
 #: Rows per request sent to the server.
 REQUEST_ROWS = 100
-#: Episode states that end an episode.
-END_STATES = ("promoted", "rolled_back", "rejected", "failed")
-
-
-# -- plumbing -----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _post(url: str, payload: Any) -> Any:
-    body = json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    for attempt in range(5):
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                return json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code != 503 or attempt == 4:
-                detail = exc.read().decode(errors="replace")[:300]
-                raise RuntimeError(f"POST {url} answered {exc.code}: {detail}") from None
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-class _Server:
-    """A deployment served by uvicorn in a thread on a free loopback port."""
-
-    def __init__(self, deployment: str, client: TrackingClient) -> None:
-        import uvicorn
-
-        from mloop.serving.app import create_app
-        from mloop.serving.config import ServingConfig
-
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = ServingConfig(port=self.port, poll_interval_s=0.2, model_threads=1)
-        self.app = create_app(deployment, config=config, client=client)
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-            )
-        )
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve()), name="mloop-demo-server", daemon=True
-        )
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the demo's model server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=60)
-
-    def flush(self) -> None:
-        """Write the server's buffered predictions and labels now (it would within 2 s)."""
-        log = self.app.state.mloop.log
-        if log is not None:
-            log.flush()
 
 
 @dataclass
@@ -300,16 +230,16 @@ class _Demo:
         )
 
     # -- the replay ----------------------------------------------------------------------------
-    def send(self, server: _Server, live: pd.DataFrame, start: int, stop: int) -> None:
+    def send(self, server: LocalServer, live: pd.DataFrame, start: int, stop: int) -> None:
         """Send live rows ``[start, stop)`` to ``/predict`` in requests of ``REQUEST_ROWS``."""
         features = list(self.spec.features)
         for first in range(start, stop, REQUEST_ROWS):
             rows = live.iloc[first : min(first + REQUEST_ROWS, stop)]
-            body = _post(f"{server.url}/predict", _records(rows[features]))
+            body = post_json(f"{server.url}/predict", _records(rows[features]))
             request_id = str(body["request_id"])
             self.requests.append(_Request(request_id, first, len(rows), int(request_id[:13])))
 
-    def send_labels(self, server: _Server, live: pd.DataFrame, due_ms: np.ndarray) -> None:
+    def send_labels(self, server: LocalServer, live: pd.DataFrame, due_ms: np.ndarray) -> None:
         """Send every label known by now (cumulative per request: unknown rows as null)."""
         target = live[self.spec.target].to_numpy()
         feedback = []
@@ -326,7 +256,7 @@ class _Demo:
             self.labels_sent += count - request.known
             request.known = count
         for first in range(0, len(feedback), 200):
-            _post(f"{server.url}/feedback", {"feedback": feedback[first : first + 200]})
+            post_json(f"{server.url}/feedback", {"feedback": feedback[first : first + 200]})
 
     def row_of(self, real_ms: int) -> int:
         """The replay row of the first request that arrived at or after ``real_ms``."""
@@ -447,7 +377,7 @@ class _Demo:
             window_rows=spec.window_rows, metric=spec.metric, champion_version=champion,
             initial=initial, stationary=stationary,
         )  # fmt: skip
-        with _Server(spec.deployment, self.client) as server:
+        with LocalServer(spec.deployment, self.client) as server:
             result.url = server.url
             self.emit("serve", f"deployment {spec.deployment} follows {spec.model}@champion, "
                       f"served on {server.url}")  # fmt: skip
@@ -464,7 +394,7 @@ class _Demo:
         return 0 if head is None else int(head[0])
 
     def replay(
-        self, server: _Server, live: pd.DataFrame, change_row: int, result: LoopDemoResult
+        self, server: LocalServer, live: pd.DataFrame, change_row: int, result: LoopDemoResult
     ) -> None:
         """Replay the live rows with labels, one agent tick per batch, until the episode has
         ended and ``after_windows`` more windows were served (or the rows run out)."""
@@ -517,7 +447,7 @@ class _Demo:
 
     def _episode_ended(self) -> bool:
         episode = self._episode()
-        return episode is not None and episode.state in END_STATES
+        return episode is not None and not episode.is_open
 
     # -- measuring -----------------------------------------------------------------------------
     def measure(self, result: LoopDemoResult, live: pd.DataFrame, change_ms: int | None) -> None:

@@ -192,6 +192,16 @@ def _is_classification(labels: pa.ChunkedArray) -> bool:
     return len(distinct) <= 50 and bool(np.all(np.mod(distinct, 1.0) == 0.0))
 
 
+def _continuous(predictions: pa.ChunkedArray) -> bool:
+    """Whether the predictions are a regressor's: floating-point numbers that are not all
+    whole (a count's labels alone look like classes on a small sample)."""
+    values = pc.drop_null(_plain(predictions))
+    if len(values) == 0 or not pa.types.is_floating(values.type):
+        return False
+    numbers = values.to_numpy(zero_copy_only=False)
+    return not bool(np.all(np.mod(numbers[np.isfinite(numbers)], 1.0) == 0.0))
+
+
 def _as_float(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
     """The values as float64 (text holding numbers too); None when some are not numbers."""
     try:
@@ -285,7 +295,8 @@ def check_health(
     latency = mine.column("latency_ms").to_numpy()
     p99 = float(np.percentile(latency, 99)) if rows else None
     p_err, p_n = _error_rate(primary.column("prediction"), primary.column("label"))
-    numeric = c_n > 0 and not _is_classification(mine.column("label"))
+    labels = mine.column("label")
+    numeric = c_n > 0 and (_continuous(mine.column("prediction")) or not _is_classification(labels))
     if numeric:  # a regressor: "differs from the label" is no error rate
         c_err = p_err = None
     health: dict[str, Any] = {"rows": rows, "labelled": c_n, "p99_ms": p99, "error_rate": c_err}

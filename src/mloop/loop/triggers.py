@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from mloop.errors import Conflict
-from mloop.store.records import Episode, Policy
+from mloop.store.records import Episode, MonitorReport, Policy
 
 if TYPE_CHECKING:
     from mloop.tracking import TrackingClient
@@ -29,7 +29,6 @@ __all__ = [
     "EVENTS",
     "EVENT_OF_CHECK",
     "MAX_REPORTS_PER_PASS",
-    "ReportLike",
     "evaluate_policy",
     "events_of",
     "trigger",
@@ -52,22 +51,7 @@ EVENT_OF_CHECK = {
 }
 
 
-class ReportLike(Protocol):
-    """What a trigger reads of a monitor report."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def alerts(self) -> list[dict[str, str]]: ...
-    @property
-    def window_start_ms(self) -> int: ...
-    @property
-    def window_end_ms(self) -> int: ...
-
-
-def events_of(report: ReportLike) -> set[str]:
+def events_of(report: MonitorReport) -> set[str]:
     """The events a report raises (none unless its status is ``alert``)."""
     if report.status != "alert":
         return set()
@@ -82,7 +66,7 @@ def events_of(report: ReportLike) -> set[str]:
     return found
 
 
-def _reason(reports: Sequence[ReportLike], events: set[str]) -> str:
+def _reason(reports: Sequence[MonitorReport], events: set[str]) -> str:
     first = min(r.window_start_ms for r in reports)
     last = max(r.window_end_ms for r in reports)
     said = []
@@ -100,7 +84,7 @@ def _reason(reports: Sequence[ReportLike], events: set[str]) -> str:
 
 def trigger(
     policy: Policy,
-    reports: Iterable[ReportLike],
+    reports: Iterable[MonitorReport],
     *,
     client: TrackingClient,
     now: int,

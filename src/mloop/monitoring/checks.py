@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from mloop.monitoring.reference import Reference, estimate, score
 from mloop.monitoring.windows import WindowData
+from mloop.store.monitoring import finite
 from mloop.store.records import MonitorResult
 
 __all__ = [
@@ -78,19 +79,12 @@ class CheckOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def _drift_results(check: str, report: Any) -> list[MonitorResult]:
     return [
         MonitorResult(
             check=check, feature=c.column, statistic=c.test or c.status,
-            value=_finite(c.statistic), threshold=_finite(c.threshold),
-            p_value=_finite(c.p_value), drifted=c.drifted if c.status == "ok" else None,
+            value=finite(c.statistic), threshold=finite(c.threshold),
+            p_value=finite(c.p_value), drifted=c.drifted if c.status == "ok" else None,
         )
         for c in report.columns
     ]  # fmt: skip
@@ -157,7 +151,7 @@ def prediction_drift(
     outcome = CheckOutcome(results=_drift_results("prediction_drift", report))
     drifted = report.drifted_columns
     outcome.summary = {
-        c.column: {"test": c.test, "value": _finite(c.statistic), "threshold": c.threshold}
+        c.column: {"test": c.test, "value": finite(c.statistic), "threshold": c.threshold}
         for c in report.columns
     }
     if drifted:

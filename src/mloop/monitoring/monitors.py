@@ -46,6 +46,7 @@ from mloop.monitoring.windows import (
     row_windows,
 )
 from mloop.store.monitoring import check_monitor_name
+from mloop.store.queries import now_ms
 from mloop.store.records import DatasetVersion, Monitor, MonitorReport, MonitorResult
 from mloop.tracking.fluent import client_or_default
 
@@ -70,12 +71,6 @@ __all__ = [
 #: Most windows one run evaluates (the next run goes on from there).
 MAX_WINDOWS_PER_RUN = 1_000
 _METRICS = tuple(PERFORMANCE_DROP)
-
-
-def _now_ms() -> int:
-    import time
-
-    return time.time_ns() // 1_000_000
 
 
 def _check_checks(checks: object) -> list[str]:
@@ -105,7 +100,7 @@ def _check_number(value: object, field: str, low: float, high: float) -> float:
     return float(value)
 
 
-def _check_thresholds(thresholds: object, checks: list[str]) -> dict[str, Any]:
+def _check_thresholds(thresholds: object) -> dict[str, Any]:
     if thresholds is None:
         return {}
     if not isinstance(thresholds, Mapping):
@@ -191,7 +186,7 @@ def create(
     spec = parse_window(window)
     chosen = _check_checks(checks)
     share = _check_number(drift_share, "drift_share", 0.0, 1.0)
-    limits = _check_thresholds(thresholds, chosen)
+    limits = _check_thresholds(thresholds)
     rows = _check_min_rows(min_rows)
     per_class = _check_min_rows(min_class_rows, "min_class_rows")
     if performance_metric is not None and performance_metric not in _METRICS:
@@ -464,7 +459,7 @@ def run(
         raise InvalidInput(f"end_ms must be epoch milliseconds, got {end_ms!r}", field="end_ms")
     # Without end_ms, a window is complete SETTLE_MS after its end: the log's writers flush
     # every couple of seconds, so rows of the last moments may still be on their way.
-    clock = _now_ms() - SETTLE_MS if end_ms is None else end_ms
+    clock = now_ms() - SETTLE_MS if end_ms is None else end_ms
     spec = parse_window(monitor.window)
     windows = _windows(monitor, spec, clock, max_windows, client)
     if not windows:

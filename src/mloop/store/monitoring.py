@@ -31,6 +31,7 @@ __all__ = [
     "REPORT_STATUSES",
     "MonitorTables",
     "check_monitor_name",
+    "finite",
     "report_record",
 ]
 
@@ -74,7 +75,8 @@ def report_record(monitor: str, row: Any, results: Sequence[MonitorResult] = ())
     )  # fmt: skip
 
 
-def _finite(value: float | None) -> float | None:
+def finite(value: float | None) -> float | None:
+    """``value`` as a float, or None when it is None, NaN or infinite (what a result stores)."""
     if value is None:
         return None
     number = float(value)
@@ -276,15 +278,16 @@ class MonitorTables(StorePart):
                     [
                         {
                             "report_id": inserted, "check": r.check, "feature": r.feature,
-                            "statistic": r.statistic, "value": _finite(r.value),
-                            "threshold": _finite(r.threshold), "p_value": _finite(r.p_value),
+                            "statistic": r.statistic, "value": finite(r.value),
+                            "threshold": finite(r.threshold), "p_value": finite(r.p_value),
                             "drifted": r.drifted,
                         }
                         for r in results
                     ],
                 )  # fmt: skip
             row = conn.execute(select(*REPORT_COLUMNS).where(_r.c.id == inserted)).one()
-            stored = self._results(conn, [int(inserted)], window={})
+            bounds = {int(inserted): (window_start_ms, window_end_ms)}
+            stored = self._results(conn, [int(inserted)], window=bounds)
             return report_record(name, row, stored.get(int(inserted), []))
 
     def _results(
