@@ -208,7 +208,8 @@ class Overloaded(ServiceUnavailable):
 
 
 class Timeout(MloopError):
-    """An operation (a prediction, a step) did not finish within its time limit."""
+    """The model server hit a time limit: a prediction not ready within ``predict_timeout_s``
+    (a pipeline step past its ``timeout`` fails with the builtin ``TimeoutError`` instead)."""
 
     http_status = 504
 

@@ -185,3 +185,29 @@ def test_missing_optuna_names_the_extra(flows: ModuleType, monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(MissingExtra, match=r"pip install 'mloop\[sweeps\]'"):
         sweep(flows.quad, {"x": [1.0]}, n_trials=1, metric="q")
+
+
+def test_study_storage_has_mloops_sqlite_settings(client: mloop.TrackingClient) -> None:
+    from sqlalchemy import text
+
+    from mloop.pipelines.sweep import _close_storage, _optuna, _study_storage
+
+    storage = _study_storage(client.settings, _optuna())
+    try:
+        with storage.engine.connect() as conn:
+            pragma = {
+                name: conn.execute(text(f"PRAGMA {name}")).scalar()
+                for name in ("busy_timeout", "foreign_keys", "journal_mode")
+            }
+            # Every Optuna transaction took the write lock at BEGIN (BEGIN IMMEDIATE), so a
+            # second writer is refused at once instead of deadlocking on a lock upgrade.
+            other = sqlite3.connect(client.store.path, timeout=0, isolation_level=None)
+            try:
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")
+            finally:
+                other.close()
+    finally:
+        _close_storage(storage)
+    timeout_ms = int(client.settings.sqlite_busy_timeout * 1000)
+    assert pragma == {"busy_timeout": timeout_ms, "foreign_keys": 1, "journal_mode": "wal"}

@@ -26,6 +26,11 @@ from mloop.pipelines.scratch import scratch
 __all__ = ["StepFailure", "StepOutcome", "StepSpec", "execute_step", "outputs_json", "step_ref"]
 
 
+def _type_name(exc: BaseException) -> str:
+    """``module.qualname`` of an exception's type, as failures record it."""
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
 def step_ref(step: Any) -> str:
     """``module:qualname`` of a step, by which a worker imports it."""
     func = getattr(step, "func", step)
@@ -160,7 +165,7 @@ def execute_step(spec: StepSpec) -> StepOutcome:
         )  # fmt: skip
     except Exception as exc:  # the step's error is data for the runner
         failure = StepFailure(
-            type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+            type=_type_name(exc),
             message=str(exc),
             traceback="".join(traceback.format_exception(exc)),
         )

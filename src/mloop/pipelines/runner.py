@@ -42,7 +42,14 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.errors import InvalidInput, InvalidState, MloopError, NotFound
 from mloop.pipelines.code_digest import CodeDigest
-from mloop.pipelines.execution import StepFailure, StepOutcome, StepSpec, outputs_json, step_ref
+from mloop.pipelines.execution import (
+    StepFailure,
+    StepOutcome,
+    StepSpec,
+    _type_name,
+    outputs_json,
+    step_ref,
+)
 from mloop.pipelines.executors import Executor, open_executor, timed_out
 from mloop.pipelines.graph import Ref, StepCall, canonical_json
 from mloop.pipelines.materialisers import OutputRecord, dematerialise, registered_materialisers
@@ -480,7 +487,7 @@ class _Runner:
             outcome = StepOutcome(
                 node_id,
                 failure=StepFailure(
-                    type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+                    type=_type_name(exc),
                     message=f"the executor lost the step: {exc}",
                     traceback="".join(traceback.format_exception(exc)),
                 ),

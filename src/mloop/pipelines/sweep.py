@@ -245,11 +245,11 @@ def _study_storage(settings: Settings, optuna: Any, *, create_tables: bool = Tru
     revision in ``alembic_version`` — the table mloop's migrations own — so its compatibility
     check is skipped: mloop's revision stays as it is.
 
-    On SQLite, several processes write the study at once (trials on worker processes), so every
-    Optuna transaction starts with ``BEGIN IMMEDIATE`` under the busy timeout, as mloop's own
-    writes do: a deferred transaction that reads and then writes would otherwise fail at once
-    with "database is locked" when another process wrote in between (WAL mode)."""
-    from sqlalchemy import event
+    On SQLite, several processes write the study at once (trials on worker processes), so the
+    engine gets mloop's pragmas and busy timeout and every Optuna transaction starts with
+    ``BEGIN IMMEDIATE`` (:func:`mloop.store.sqlite.attach_hooks`): a deferred transaction that
+    reads and then writes would otherwise fail at once with "database is locked" when another
+    process wrote in between (WAL mode)."""
     from sqlalchemy.engine import make_url
 
     uri = settings.tracking_uri
@@ -267,17 +267,10 @@ def _study_storage(settings: Settings, optuna: Any, *, create_tables: bool = Tru
         skip_table_creation=not create_tables,
     )  # fmt: skip
     if sqlite:
-        engine = storage.engine
+        from mloop.store.sqlite import attach_hooks
 
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # the "begin" hook below starts transactions
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        engine.dispose()  # connections made before the hooks were attached
+        attach_hooks(storage.engine, settings, always_immediate=True)
+        storage.engine.dispose()  # connections made before the hooks were attached
     return storage
 
 
@@ -315,9 +308,9 @@ class _Sweep:
     optuna: Any
     study_name: str
     keep_output: bool
+    settings: Settings
     pruner: Any = None
     target_ref: str = ""
-    settings: Settings | None = None
     trials: dict[int, TrialResult] = field(default_factory=dict)
     steps: dict[int, dict[str, StepResult]] = field(default_factory=dict)
     outputs: dict[int, Any] = field(default_factory=dict)
@@ -332,7 +325,7 @@ class _Sweep:
             trial_id=trial._trial_id,  # Optuna's storage id; load_study + Trial need it
             params=_suggest(trial, self.space), fixed=self.fixed, metric=self.metric,
             executor=self.executor, sweep_run_id=self.root.id, study_name=self.study_name,
-            settings=self.settings or self.client.settings, pruner=self.pruner,
+            settings=self.settings, pruner=self.pruner,
             keep_output=self.keep_output,
         )  # fmt: skip
 
@@ -433,7 +426,7 @@ def sweep(
     optuna = _optuna()
     chosen_pruner = _pruner(optuna, pruner)
     client = client or default_client()
-    ref, settings, pool = "", None, None
+    ref, settings, pool = "", client.settings, None
     if trial_executor != "thread":
         from mloop.pipelines.sweep_workers import check_shippable, open_pool, shippable_settings
 
@@ -445,7 +438,7 @@ def sweep(
             target, checked, fixed, n_trials=n_trials, metric=metric, direction=direction,
             executor=executor, max_workers=max_workers, trial_executor=trial_executor,
             pruner=chosen_pruner, study_name=study_name, register_as=register_as, seed=seed,
-            client=client, ref=ref, settings=settings, pool=pool,
+            client=client, ref=ref, settings=settings, pool=pool, optuna=optuna,
         )  # fmt: skip
     finally:
         if pool is not None:
@@ -469,19 +462,19 @@ def _run_sweep(
     seed: int | None,
     client: TrackingClient,
     ref: str,
-    settings: Settings | None,
+    settings: Settings,
     pool: Any,
+    optuna: Any,
 ) -> SweepResult:
     from mloop.pipelines.runner import _param_text, _system_tags
 
-    optuna = _optuna()
     name = target.name
     root = client.start_run(name, run_name=f"sweep-{name}", capture_source=False)
     study_name = study_name or f"mloop-sweep-{root.id}"
     state = _Sweep(
         target, checked, fixed, metric, executor, client, root, optuna, study_name,
-        keep_output=register_as is not None and isinstance(target, Step), pruner=pruner,
-        target_ref=ref, settings=settings,
+        keep_output=register_as is not None and isinstance(target, Step), settings=settings,
+        pruner=pruner, target_ref=ref,
     )  # fmt: skip
     storage: Any = None
     try:

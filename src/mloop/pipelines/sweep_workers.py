@@ -23,20 +23,20 @@ from __future__ import annotations
 import contextlib
 import importlib
 import multiprocessing
-import os
 import pickle
-import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mloop.errors import ConfigError, InvalidInput, NotFound
+from mloop.pipelines.execution import _type_name
+from mloop.pipelines.executors import _kill
 from mloop.pipelines.steps import Pipeline, Step
 from mloop.pipelines.sweep import (
     _CURRENT_TRIAL,
+    _TAG,
     _close_storage,
     _from_value,
     _number,
@@ -45,6 +45,7 @@ from mloop.pipelines.sweep import (
     _split_metric,
     _study_storage,
 )
+from mloop.store.queries import now_ms
 from mloop.store.records import RunStatus
 
 if TYPE_CHECKING:
@@ -64,9 +65,6 @@ __all__ = [
     "shippable_settings",
     "target_ref",
 ]
-
-_TAG = "mloop.sweep."
-_MAX_ERROR = 8_000
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,6 @@ class TrialOutcome:
     fatal: str | None = None
     steps: dict[str, StepResult] | None = None
     output: Any = None
-    pid: int = 0
 
 
 class _BadMetric(Exception):
@@ -125,12 +122,8 @@ class _BadMetric(Exception):
 # --- one trial --------------------------------------------------------------------------------
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 3] + "..."
-
-
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
+    return f"{_type_name(exc)}: {exc}"
 
 
 def run_trial(
@@ -139,7 +132,7 @@ def run_trial(
     """Run one trial where this is called: its child run, the target, the metric. ``trial`` is
     the Optuna trial :func:`~mloop.pipelines.sweep.report` talks to; ``target`` may be a
     ``module:qualname`` to import first. Never raises for the trial's own errors."""
-    from mloop.pipelines.runner import _param_text, _system_tags
+    from mloop.pipelines.runner import _clip, _param_text, _system_tags
 
     optuna = _optuna()
     run = client.start_run(
@@ -180,7 +173,7 @@ def run_trial(
         run.end(status)
     return TrialOutcome(
         job.number, state, value, run.id, pipeline_run, error, fatal, steps,
-        output if job.keep_output else None, os.getpid(),
+        output if job.keep_output else None,
     )  # fmt: skip
 
 
@@ -283,6 +276,7 @@ def shippable_settings(settings: Settings, trial_executor: str) -> Settings:
     from sqlalchemy.engine import make_url
 
     from mloop.pipelines.ray_executor import _local_path
+    from mloop.store.sqlite import database_path
 
     artifact_uri = settings.artifact_uri
     if artifact_uri.lower().startswith("memory:"):
@@ -294,8 +288,8 @@ def shippable_settings(settings: Settings, trial_executor: str) -> Settings:
     artifact_uri = _local_path(artifact_uri) or artifact_uri
     tracking_uri = settings.tracking_uri
     url = make_url(tracking_uri)
-    if url.get_backend_name() == "sqlite" and url.database:
-        path = Path(url.database).expanduser().resolve()
+    if url.get_backend_name() == "sqlite":
+        path = database_path(tracking_uri).resolve()
         tracking_uri = url.set(database=path.as_posix()).render_as_string(hide_password=False)
     return replace(settings, artifact_uri=artifact_uri, tracking_uri=tracking_uri)
 
@@ -364,10 +358,10 @@ class _ProcessPool:
         pool, self.pool = self.pool, None
         if pool is None:
             return
-        if interrupted:  # do not wait for running trials (the pool has no public way to stop)
-            for process in dict(getattr(pool, "_processes", None) or {}).values():
-                process.terminate()
-        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        if interrupted:  # do not wait for running trials: terminate the workers
+            _kill(pool)
+        else:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _RayPool:
@@ -422,6 +416,7 @@ class _RayPool:
 
 
 def open_pool(trial_executor: str, max_workers: int, settings: Settings) -> _Pool:
+    """The pool that runs whole trials: Ray tasks for ``"ray"``, worker processes otherwise."""
     if trial_executor == "ray":
         return _RayPool(max_workers, settings)
     return _ProcessPool(max_workers)
@@ -443,7 +438,7 @@ def _lost(job: TrialJob, exc: BaseException, client: TrackingClient) -> TrialOut
     if mine and mine[0].status is RunStatus.RUNNING:
         with contextlib.suppress(Exception):  # best effort: the reaper ends it otherwise
             client.store.set_run_status(
-                mine[0].id, RunStatus.FAILED, end_time=time.time_ns() // 1_000_000,
+                mine[0].id, RunStatus.FAILED, end_time=now_ms(),
                 actor=client.settings.actor,
             )  # fmt: skip
     return TrialOutcome(job.number, "FAIL", run_id=run_id, error=error)

@@ -25,7 +25,7 @@ from mloop.store.migrate import TXN_OPTION
 from mloop.store.queries import run_on_cursor
 from mloop.store.sql import SqlStore
 
-__all__ = ["SQLiteStore", "database_path", "make_engine"]
+__all__ = ["SQLiteStore", "attach_hooks", "database_path", "make_engine"]
 
 
 def database_path(uri: str) -> Path:
@@ -48,11 +48,23 @@ def database_path(uri: str) -> Path:
 def make_engine(path: Path, settings: Settings) -> Engine:
     """An engine on the SQLite file at ``path`` with mloop's pragmas and BEGIN handling."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    timeout = settings.sqlite_busy_timeout
     engine = sqlalchemy.create_engine(
         f"sqlite:///{path.as_posix()}",
-        connect_args={"timeout": timeout, "check_same_thread": False},
+        connect_args={"timeout": settings.sqlite_busy_timeout, "check_same_thread": False},
     )
+    attach_hooks(engine, settings)
+    return engine
+
+
+def attach_hooks(engine: Engine, settings: Settings, *, always_immediate: bool = False) -> None:
+    """Give a SQLite ``engine`` mloop's pragmas and BEGIN handling (see the module docstring).
+
+    ``always_immediate`` starts every transaction with ``BEGIN IMMEDIATE``, for code that does
+    not mark its write transactions (Optuna's storage): a deferred transaction that reads and
+    then writes would fail at once with "database is locked" when another process wrote in
+    between. Connections the engine made before this call do not have the hooks.
+    """
+    timeout = settings.sqlite_busy_timeout
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -70,12 +82,10 @@ def make_engine(path: Path, settings: Settings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(TXN_OPTION) == "write"
+        write = always_immediate or conn.get_execution_options().get(TXN_OPTION) == "write"
         # On the driver's cursor: this runs for every transaction, and SQLAlchemy's
         # statement machinery costs more than the BEGIN.
         run_on_cursor(conn, "BEGIN IMMEDIATE" if write else "BEGIN", ())
-
-    return engine
 
 
 class SQLiteStore(SqlStore):

@@ -15,7 +15,6 @@ import atexit
 import dataclasses
 import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -118,6 +117,7 @@ def _system_metrics_interval(value: bool | float | None) -> float | None:
 
 def _artifact_refs(entries: Sequence[tuple[str, str, int]]) -> tuple[tuple[str, str, int], ...]:
     """Check (path, digest, size) references given to ``end_run``; nothing is written yet."""
+    from mloop.artifacts.cas import check_digest
     from mloop.artifacts.paths import validate_artifact_path
 
     if isinstance(entries, str | bytes) or not isinstance(entries, Sequence):
@@ -129,18 +129,18 @@ def _artifact_refs(entries: Sequence[tuple[str, str, int]]) -> tuple[tuple[str, 
         if not isinstance(entry, tuple | list) or len(entry) != 3:
             raise InvalidInput(f"an artifact reference is (path, digest, size), got {entry!r:.80}")
         path, digest, size = entry
-        if not isinstance(digest, str) or len(digest) != 64 or not _HEX64.fullmatch(digest):
+        try:
+            check_digest(digest)
+        except InvalidInput:
             raise InvalidInput(
                 f"artifact {path!r}: the digest must be 64 lowercase hex digits (a SHA-256 from "
                 f"the artifact store), got {digest!r:.80}"
-            )
+            ) from None
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise InvalidInput(f"artifact {path!r}: the size must be an int >= 0, got {size!r}")
         refs.append((validate_artifact_path(path), digest, size))
     return tuple(refs)
 
-
-_HEX64 = re.compile("[0-9a-f]{64}")
 
 #: Characters in a run id, and the fewest that may abbreviate one.
 RUN_ID_LENGTH = 32
