@@ -198,3 +198,34 @@ def test_concurrent_requests_are_batched_in_order(
     assert np.allclose(got, proba[:200])
     metrics = http.get("/metrics").text
     assert "mloop_requests_total" in metrics and "mloop_batch_size_rows_bucket" in metrics
+
+
+def test_serve_keeps_a_sub_second_graceful_timeout_and_warns_off_loopback(
+    client: TrackingClient, fraud: str, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    import uvicorn
+
+    from mloop.serving import server
+
+    options: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: options.update(kw))
+    names: list[str] = []
+    config = ServingConfig(host="0.0.0.0", graceful_timeout_s=0.5, log_predictions=False)
+    server.serve("fraud@champion", config=config, client=client, announce=names.append)
+    # 0.5 s stays 0.5 s (int() made it 0, and 0 meant "wait forever").
+    assert options["timeout_graceful_shutdown"] == 0.5
+    assert names == ["fraud"]
+    assert "exposes the model to the network without authentication" in caplog.text
+    no_wait = server._uvicorn_options(ServingConfig(graceful_timeout_s=0))
+    assert no_wait["timeout_graceful_shutdown"] == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("localhost", True), ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
+     ("0.0.0.0", False), ("10.1.2.3", False), ("::", False), ("example.com", False)],
+)  # fmt: skip
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    from mloop.serving.server import _is_loopback
+
+    assert _is_loopback(host) is loopback

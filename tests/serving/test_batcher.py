@@ -33,7 +33,7 @@ class Model:
         out, start = [], 0
         for p in batch:
             end = start + p.item.n_rows
-            out.append(Outcome(np.asarray(values[start:end]) * 2, None, 1, None))
+            out.append(Outcome(np.asarray(values[start:end]) * 2, None))
             start = end
         return out
 

@@ -6,39 +6,45 @@ import click
 
 from mloop.cli.render import emit_json, out
 from mloop.cli.session import CliSession, json_option, pass_session
+from mloop.serving.config import ServingConfig
 
 __all__ = ["serve"]
+
+#: The option defaults are the settings' own (one place to change them).
+_DEFAULTS = ServingConfig()
 
 
 @click.command("serve")
 @click.argument("target", metavar="DEPLOYMENT|MODEL_URI")
 @click.option("--deployment", metavar="NAME", help="Name of the deployment to create or serve.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8080, show_default=True, type=int, help="Port to bind.")
-@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+@click.option("--host", default=_DEFAULTS.host, show_default=True, help="Address to bind.")
+@click.option("--port", default=_DEFAULTS.port, show_default=True, type=int, help="Port to bind.")
 @click.option(
-    "--max-batch-size", default=256, show_default=True, type=int,
+    "--workers", default=_DEFAULTS.workers, show_default=True, type=int, help="Server processes."
+)
+@click.option(
+    "--max-batch-size", default=_DEFAULTS.max_batch_size, show_default=True, type=int,
     help="Most rows one predict call takes.",
 )  # fmt: skip
 @click.option(
-    "--max-latency-ms", default=2.0, show_default=True, type=float,
+    "--max-latency-ms", default=_DEFAULTS.max_latency_ms, show_default=True, type=float,
     help="Longest a request waits for others to join its batch.",
 )  # fmt: skip
 @click.option(
-    "--max-queue-rows", default=4096, show_default=True, type=int,
+    "--max-queue-rows", default=_DEFAULTS.max_queue_rows, show_default=True, type=int,
     help="Queued rows past which requests get 503.",
 )  # fmt: skip
 @click.option(
-    "--max-body-bytes", default=8 * 1024 * 1024, show_default=True, type=int,
+    "--max-body-bytes", default=_DEFAULTS.max_body_bytes, show_default=True, type=int,
     help="Largest request body (413 above).",
 )  # fmt: skip
 @click.option(
-    "--timeout", "predict_timeout_s", default=10.0, show_default=True, type=float,
-    help="Seconds before a prediction is answered 504.",
+    "--timeout", "predict_timeout_s", default=_DEFAULTS.predict_timeout_s, show_default=True,
+    type=float, help="Seconds before a prediction is answered 504.",
 )  # fmt: skip
 @click.option("--no-log", is_flag=True, help="Do not write the prediction log.")
 @click.option(
-    "--poll-interval", default=1.0, show_default=True, type=float,
+    "--poll-interval", default=_DEFAULTS.poll_interval_s, show_default=True, type=float,
     help="Seconds between reads of the deployment (alias moves, traffic changes).",
 )  # fmt: skip
 @click.option("--trusted", is_flag=True, help="Allow model formats that unpickle code.")
@@ -76,8 +82,6 @@ def serve(
     Example:
       mloop serve fraud-detector@champion --port 8080
     """
-    from mloop.serving.config import ServingConfig
-    from mloop.serving.server import ensure_deployment
     from mloop.serving.server import serve as run_server
 
     config = ServingConfig(
@@ -86,15 +90,14 @@ def serve(
         max_body_bytes=max_body_bytes, predict_timeout_s=predict_timeout_s,
         log_predictions=not no_log, poll_interval_s=poll_interval, trusted=trusted,
     )  # fmt: skip
-    client = session.client
-    name = ensure_deployment(target, deployment=deployment, client=client)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        out().print(
-            f"warning: binding {host} exposes the model to the network without authentication"
-        )
     url = f"http://{host}:{port}"
-    if as_json:
-        emit_json({"deployment": name, "url": url, "workers": workers})
-    else:
-        out().print(f"serving deployment {name} on {url} ({workers} worker(s))")
-    run_server(name, config=config, client=client)
+
+    def announce(name: str) -> None:
+        if as_json:
+            emit_json({"deployment": name, "url": url, "workers": workers})
+        else:
+            out().print(f"serving deployment {name} on {url} ({workers} worker(s))")
+
+    run_server(
+        target, config=config, deployment=deployment, client=session.client, announce=announce
+    )

@@ -20,7 +20,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -73,7 +72,6 @@ class ServerState:
             deployment, config=config, client=client, metrics=self.metrics, log=self.log
         )
         self._shadow_tasks: set[asyncio.Task[Any]] = set()
-        self.shadow_failures = 0
 
     async def start(self) -> None:
         """Load and warm the models, start the prediction log."""
@@ -140,10 +138,8 @@ class ServerState:
 
     def _mirror(self, shadow: ServedModel, item: ParsedInput, request_id: str, ts: int) -> None:
         async def run() -> None:
-            try:
+            with contextlib.suppress(Exception):  # a shadow never fails the caller
                 await shadow.batcher.submit(item, request_id, ts, "shadow")
-            except Exception:  # a shadow never fails the caller; it is counted
-                self.shadow_failures += 1
 
         task = asyncio.get_running_loop().create_task(run())
         self._shadow_tasks.add(task)
@@ -325,13 +321,11 @@ def routes(state: ServerState) -> list[Route]:
 
         request_id, outcome, slot = await state.predict(request, parse, version=version)
         infer_request = parsed[-1]
-        available = {"predict": outcome.predictions}
-        if outcome.probabilities is not None:
-            available["predict_proba"] = outcome.probabilities
+        available = oip.prediction_outputs(outcome.predictions, outcome.probabilities)
         names, binary = infer_request.select_outputs(list(available))
         payload, headers = oip.encode_infer_response(
             name, slot.number, infer_request.id or request_id,
-            {n: np.asarray(available[n]) for n in names}, binary,
+            {n: available[n] for n in names}, binary,
         )  # fmt: skip
         headers.update(_answer_headers(request_id, slot))
         media = headers.pop("content-type")

@@ -43,8 +43,6 @@ class Outcome:
 
     predictions: Any
     probabilities: Any
-    model_version: int
-    classes: list[Any] | None
 
 
 # (pending requests of one batch) -> one outcome or error per request, in order.

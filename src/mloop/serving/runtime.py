@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mloop.errors import InvalidInput, MloopError, NotFound
 from mloop.serving.batcher import Batcher, Outcome, Pending, run_isolated
+from mloop.serving.protocols.oip import prediction_outputs
 from mloop.serving.traffic import Router
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ class ServedModel:
         self.loaded = loaded
         self._metrics = metrics
         self._log = log
-        self._proba = loaded.has_proba
         raw_classes = getattr(loaded.raw, "classes_", None)
         self.classes: list[Any] | None = None if raw_classes is None else list(raw_classes)
         #: Outputs of the warm-up prediction (their dtypes and shapes describe the model).
@@ -77,10 +77,10 @@ class ServedModel:
         """Run one prediction on the stored input example, so the first request is not slow."""
         example = self.loaded.input_example
         if example is not None:
-            inference = self.loaded.infer(example, proba=self._proba)
-            self.output_examples = {"predict": np.asarray(inference.predictions)}
-            if inference.probabilities is not None:
-                self.output_examples["predict_proba"] = np.asarray(inference.probabilities)
+            inference = self.loaded.infer(example, proba=self.loaded.has_proba)
+            self.output_examples = prediction_outputs(
+                inference.predictions, inference.probabilities
+            )
 
     def _on_batch(self, rows: int, queued: int) -> None:
         if self._metrics is not None:
@@ -90,7 +90,7 @@ class ServedModel:
         return run_isolated(self._run_all, batch)
 
     def _run_all(self, batch: list[Pending]) -> list[Outcome]:
-        inference = self.loaded.infer(combine([p.item for p in batch]), proba=self._proba)
+        inference = self.loaded.infer(combine([p.item for p in batch]), proba=self.loaded.has_proba)
         done = time.perf_counter()
         outcomes: list[Outcome] = []
         start = 0
@@ -102,8 +102,6 @@ class ServedModel:
                     None
                     if inference.probabilities is None
                     else _rows(inference.probabilities, start, end),
-                    self.number,
-                    self.classes,
                 )
             )
             start = end
@@ -216,6 +214,8 @@ class _Plan:
     canary_percent: float
     shadow: int | None
     sticky_key: str | None
+    #: The records of the versions above, by number (loaded as they are, not read again).
+    versions: dict[int, ModelVersion] = field(compare=False)
 
 
 class DeploymentRuntime:
@@ -242,7 +242,6 @@ class DeploymentRuntime:
         self.ready = False
         self._poller: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
-        self.poll_errors = 0
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -272,18 +271,18 @@ class DeploymentRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep serving what we have; say why once per failure
-                self.poll_errors += 1
                 _log.warning("deployment %s: could not refresh: %s", self.deployment, exc)
 
     async def refresh(self) -> bool:
         """Re-read the deployment; load, warm and swap in what changed. True if it changed."""
         plan = await asyncio.to_thread(self._read_plan)
+        self.model_name = plan.versions[plan.primary].model
         if plan == self.plan:
             return False
         wanted = {v for v in (plan.primary, plan.canary, plan.shadow) if v is not None}
         fresh = {v: self.slots[v] for v in wanted if v in self.slots}
         for number in sorted(wanted - set(fresh)):
-            fresh[number] = await asyncio.to_thread(self._load, number)
+            fresh[number] = await asyncio.to_thread(self._load, plan.versions[number])
         for slot in fresh.values():
             slot.batcher.start()
         retired = [s for v, s in self.slots.items() if v not in wanted]
@@ -303,19 +302,19 @@ class DeploymentRuntime:
         from mloop.serving.deployments import resolve_targets
 
         targets = resolve_targets(self.deployment, client=self.client)
-        self.model_name = targets.primary.model
+        served = (targets.primary, targets.canary, targets.shadow)
         return _Plan(
             primary=targets.primary.version,
             canary=None if targets.canary is None else targets.canary.version,
             canary_percent=targets.canary_percent,
             shadow=None if targets.shadow is None else targets.shadow.version,
             sticky_key=targets.sticky_key,
+            versions={v.version: v for v in served if v is not None},
         )
 
-    def _load(self, number: int) -> ServedModel:
-        from mloop.registry import load, resolve
+    def _load(self, version: ModelVersion) -> ServedModel:
+        from mloop.registry import load
 
-        version = resolve(f"models:/{self.model_name}/{number}", client=self.client)
         loaded = load(version, trusted=self.config.trusted, client=self.client)
         slot = ServedModel(version, loaded, config=self.config, metrics=self.metrics, log=self.log)
         try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import Conflict, InvalidInput, NotFound
@@ -16,6 +19,8 @@ if TYPE_CHECKING:
     from mloop.tracking.client import TrackingClient
 
 __all__ = ["app_from_env", "ensure_deployment", "serve"]
+
+_log = logging.getLogger("mloop.serving")
 
 _ENV_DEPLOYMENT = "MLOOP_SERVE_DEPLOYMENT"
 _ENV_CONFIG = "MLOOP_SERVE_CONFIG"
@@ -46,11 +51,8 @@ def ensure_deployment(
         return create_deployment(name, str(ref), client=client).name
     if (existing.model, existing.alias, existing.version) == (ref.name, ref.alias, ref.version):
         return existing.name
-    serves = f"models:/{existing.model}" + (
-        f"@{existing.alias}" if existing.alias else f"/{existing.version}"
-    )
     raise Conflict(
-        f"deployment {name!r} already serves {serves}, not {ref}; serve it with "
+        f"deployment {name!r} already serves {existing.model_uri}, not {ref}; serve it with "
         f"`mloop serve {name}`, or pick another name with --deployment",
         deployment=name,
     )
@@ -62,8 +64,10 @@ def serve(
     config: ServingConfig | None = None,
     deployment: str | None = None,
     client: TrackingClient | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve ``target`` (a deployment or a model URI) until interrupted; blocks."""
+    """Serve ``target`` (a deployment or a model URI) until interrupted; blocks. ``announce``
+    is called with the deployment's name once it is known, just before the server starts."""
     import uvicorn
 
     from mloop.serving.app import create_app
@@ -72,14 +76,14 @@ def serve(
     config = config or ServingConfig()
     client = client_or_default(client)
     name = ensure_deployment(target, deployment=deployment, client=client)
-    options: dict[str, Any] = {
-        "host": config.host,
-        "port": config.port,
-        "log_level": "warning",
-        "access_log": False,
-        "timeout_graceful_shutdown": int(config.graceful_timeout_s) or None,
-        "server_header": False,
-    }
+    if not _is_loopback(config.host):
+        _log.warning(
+            "warning: binding %s exposes the model to the network without authentication",
+            config.host,
+        )
+    if announce is not None:
+        announce(name)
+    options = _uvicorn_options(config)
     if config.workers == 1:
         uvicorn.run(create_app(name, config=config, client=client), **options)
         return
@@ -106,6 +110,28 @@ def serve(
             else:
                 os.environ[key] = value
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _is_loopback(host: str) -> bool:
+    """True when ``host`` is reachable from this machine only (``localhost``, 127.x, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any address
+        return False
+
+
+def _uvicorn_options(config: ServingConfig) -> dict[str, Any]:
+    return {
+        "host": config.host,
+        "port": config.port,
+        "log_level": "warning",
+        "access_log": False,
+        # uvicorn waits with asyncio.wait_for, so seconds may be fractional (0: do not wait).
+        "timeout_graceful_shutdown": config.graceful_timeout_s,
+        "server_header": False,
+    }
 
 
 def _worker_env_keys() -> list[str]:

@@ -28,6 +28,7 @@ __all__ = [
     "check_tensor_shape",
     "concat_inputs",
     "dumps",
+    "in_signature_order",
     "input_from_columns",
     "input_from_records",
     "input_from_rows",
@@ -147,7 +148,11 @@ def _empty(what: str) -> InvalidInput:
     return InvalidInput(f"the {what} is empty (0 rows); send at least one row", field="rows")
 
 
-def _ordered(columns: dict[str, Column], signature: Signature | None) -> dict[str, Column]:
+def in_signature_order(
+    columns: dict[str, Column], signature: Signature | None
+) -> dict[str, Column]:
+    """``columns`` in the order of the signature's column names (as given with no signature
+    or a tensor one); every signature column must be present."""
     if signature is None or isinstance(signature.inputs, TensorSpec):
         return columns
     return {name: columns[name] for name in signature.column_names}
@@ -183,7 +188,9 @@ def input_from_records(records: list[Any], signature: Signature | None, what: st
         raise InvalidInput(f"the rows of the {what} are empty objects; send columns", field=what)
     check_column_names(list(names), signature, what)
     columns: dict[str, Column] = {name: [rec.get(name) for rec in records] for name in names}
-    return ParsedInput(columns=_ordered(columns, signature), array=None, n_rows=len(records))
+    return ParsedInput(
+        columns=in_signature_order(columns, signature), array=None, n_rows=len(records)
+    )
 
 
 def input_from_columns(
@@ -230,7 +237,9 @@ def input_from_columns(
             )
         return _array_input(values[0], signature, what)
     check_column_names(list(mapping), signature, what)
-    return ParsedInput(columns=_ordered(dict(mapping), signature), array=None, n_rows=n_rows)
+    return ParsedInput(
+        columns=in_signature_order(dict(mapping), signature), array=None, n_rows=n_rows
+    )
 
 
 def input_from_rows(rows: list[Any], signature: Signature | None, what: str) -> ParsedInput:

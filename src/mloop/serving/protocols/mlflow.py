@@ -30,6 +30,7 @@ from mloop.serving.protocols.common import (
     array_input,
     check_column_names,
     dumps,
+    in_signature_order,
     input_from_columns,
     input_from_records,
     input_from_rows,
@@ -202,12 +203,6 @@ def _parse_split(value: Any, signature: Signature | None) -> ParsedInput:
     return ParsedInput(columns=by_name, array=None, n_rows=len(rows))
 
 
-def _in_signature_order(columns: dict[str, Any], signature: Signature | None) -> dict[str, Any]:
-    if signature is None or isinstance(signature.inputs, TensorSpec):
-        return columns
-    return {name: columns[name] for name in signature.column_names}
-
-
 def _parse_csv(body: bytes, signature: Signature | None) -> ParsedInput:
     import pandas as pd
 
@@ -242,7 +237,7 @@ def _parse_csv(body: bytes, signature: Signature | None) -> ParsedInput:
         name: _csv_column(frame.iloc[:, j]) for j, name in enumerate(names)
     }
     return ParsedInput(
-        columns=_in_signature_order(columns, signature), array=None, n_rows=frame.shape[0]
+        columns=in_signature_order(columns, signature), array=None, n_rows=frame.shape[0]
     )
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "model_metadata",
     "model_outputs",
     "parse_infer_request",
+    "prediction_outputs",
     "server_metadata",
 ]
 
@@ -635,6 +636,15 @@ def datatype_of(arr: np.ndarray) -> str:
     if kind == "f" and bits in (16, 32, 64):
         return f"FP{bits}"
     return "BYTES"
+
+
+def prediction_outputs(predictions: Any, probabilities: Any = None) -> dict[str, np.ndarray]:
+    """What a server answers for one prediction: ``predict`` and, when the model gave them,
+    ``predict_proba``, each as ``np.asarray`` makes it (a one-column DataFrame stays 2-D)."""
+    outputs = {"predict": np.asarray(predictions)}
+    if probabilities is not None:
+        outputs["predict_proba"] = np.asarray(probabilities)
+    return outputs
 
 
 def model_outputs(predictions: Any, probabilities: Any = None) -> dict[str, np.ndarray]:
