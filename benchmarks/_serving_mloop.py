@@ -39,7 +39,7 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
 
 def count_log(spec: dict[str, Any]) -> dict[str, Any]:
     """Rows in the deployment's prediction log (read after the servers stopped)."""
-    from mloop.serving.predlog import read_predictions
+    from mloop.serving.predlog_read import read_predictions
 
     table = read_predictions(spec["deployment"])
     return {"rows": table.num_rows}

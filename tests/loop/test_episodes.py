@@ -368,3 +368,50 @@ def test_a_canary_with_real_labelled_traffic_is_promoted(scenario: Scenario) -> 
         health = episode.detail[f"health_{k}"]
         assert health["passed"] and health["rows"] >= 40 and health["labelled"] >= 40
         assert health["error_rate"] < health["primary_error_rate"]
+
+
+def test_one_advance_reads_each_range_of_the_log_once(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Triggered, retraining and gating in one tick: the held-out rows are read once."""
+    from mloop.serving import predlog_read
+
+    read = predlog_read.read_predictions
+    ranges: list[tuple[Any, Any]] = []
+
+    def counted(deployment: str, **kwargs: Any) -> Any:
+        ranges.append((kwargs.get("start_ms"), kwargs.get("end_ms")))
+        return read(deployment, **kwargs)
+
+    monkeypatch.setattr(predlog_read, "read_predictions", counted)
+    client = scenario.client
+    make_policy(scenario, rollout=Canary(steps=[1.0], hold="1h", min_rows=0))
+    drifted(scenario)
+    result = Agent(client, monitors=False, lease_seconds=5).tick()
+    assert not result.errors, result.errors
+    (episode,) = client.store.list_episodes()
+    assert episode.state == "rolling_out", episode.reason
+    data = episode.detail["data"]
+    assert (data["cut_ms"], data["end_ms"]) in ranges  # the held-out rows (register, gate)
+    assert (data["start_ms"], data["cut_ms"]) in ranges  # the training rows
+    assert len(ranges) == len(set(ranges))
+
+
+def test_labelled_frame_needs_column_inputs() -> None:
+    import pyarrow as pa
+
+    from mloop.errors import InvalidInput
+    from mloop.loop.episodes import labelled_frame
+
+    columns = {
+        "ts": pa.array([1, 2], pa.timestamp("ms", tz="UTC")),
+        "role": pa.array(["primary", "primary"]),
+        "label": pa.array([0, 1]),
+    }
+    named = pa.table({**columns, "inputs": pa.array([{"a": 1.0}, {"a": 2.0}])})
+    assert labelled_frame(named).to_dict("list") == {"a": [1.0, 2.0], "label": [0, 1],
+                                                     "ts": [1, 2]}  # fmt: skip
+    tensor = pa.table({**columns, "inputs": pa.array([[1.0, 2.0], [3.0, 4.0]])})
+    with pytest.raises(InvalidInput, match="needs inputs logged as named columns") as caught:
+        labelled_frame(tensor)
+    assert caught.value.details["field"] == "inputs"

@@ -286,7 +286,7 @@ def test_the_latest_label_of_a_row_wins(scenario: Scenario) -> None:
 def test_a_damaged_segment_is_an_error_report_and_later_windows_go_on(
     scenario: Scenario, mloop_home: Path
 ) -> None:
-    from mloop.serving.predlog import list_segments
+    from mloop.serving.predlog_read import list_segments
 
     client = scenario.client
     monitors.create(deployment=DEP, checks=["feature_drift"], client=client)
@@ -402,3 +402,35 @@ def test_on_s3_artifacts(mloop_home: Path, s3_artifact_uri: str) -> None:
             (500, 500, "ok"), (500, 500, "ok"),
         ]  # fmt: skip
     reset_default_client()
+
+
+def test_a_window_of_versions_predicting_different_types_is_reported(
+    scenario: Scenario,
+) -> None:
+    """Version 1 predicts ints, version 2 text: the window is compared as text and reported
+    once, not retried forever."""
+    client = scenario.client
+    monitors.create(deployment=DEP, checks=["prediction_drift", "performance"], client=client)
+    frame = sample(400, seed=60)
+    x, y = frame[FEATURES], frame["label"].to_numpy()
+    log = PredictionLog(DEP, client=client)
+    for version in (1, 2):
+        ids = [f"{T0 + version * 10 + i:013d}{version * 10 + i:016x}" for i in range(4)]
+        predicted = scenario.model.predict(x[:200])
+        log.append(
+            PredictionBatch(
+                model_version=version, role="primary", request_ids=ids, row_counts=[50] * 4,
+                ts_ms=[T0 + version * 10 + i for i in range(4)], latency_ms=[1.0] * 4,
+                inputs=x[:200],
+                predictions=predicted if version == 1 else predicted.astype(str),
+                probabilities=scenario.model.predict_proba(x[:200]), classes=[0, 1],
+            )
+        )  # fmt: skip
+        log.flush()
+        for i, request_id in enumerate(ids):
+            log.append_feedback(request_id, y[i * 50 : (i + 1) * 50].tolist())
+    log.close()
+    (found,) = monitors.run(DEP, end_ms=T0 + HOUR, client=client)
+    assert found.rows == 400 and found.labelled_rows == 400
+    assert found.summary["model_versions"] == {"1": 200, "2": 200}
+    assert monitors.run(DEP, end_ms=T0 + HOUR, client=client) == []

@@ -175,3 +175,13 @@ def test_the_reference_performance_own_sampling_error_counts() -> None:
     # Unknown positives (an evaluation without calibration bins): the window's error alone.
     counted.performance_rows = {"rows": 2000}
     assert performance(_window(wy, wp), counted, SETTINGS).alerts
+
+
+def test_a_window_without_probabilities_measures_no_auc_and_stores_no_nan() -> None:
+    import json
+
+    rng = np.random.default_rng(13)
+    y, _ = _draw(rng, 2000, 0.3, 2.0)
+    found = performance(_window(y, np.full(len(y), np.nan)), _reference("roc_auc", 0.9), SETTINGS)
+    assert not found.alerts and found.summary["value"] is None
+    json.dumps(found.summary, allow_nan=False)  # what the store requires

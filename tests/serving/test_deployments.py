@@ -76,6 +76,21 @@ def test_create_refuses_bad_input(
     assert actions(fraud) == []
 
 
+def test_a_deployment_name_is_one_its_prediction_log_accepts(fraud: TrackingClient) -> None:
+    """The 64-character limit of a deployment name is the one the prediction log keeps."""
+    from mloop.serving.predlog import PredictionLog
+
+    with pytest.raises(InvalidName, match="more than the 64") as caught:
+        deps.create_deployment("d" * 100, "fraud@champion", client=fraud)
+    assert "--deployment" in str(caught.value)
+    assert deps.list_deployments(client=fraud) == []
+    longest = deps.create_deployment("d" * 64, "fraud@champion", client=fraud)
+    PredictionLog(longest.name, client=fraud).close()
+    with pytest.raises(InvalidName, match="more than the 64") as refused:
+        PredictionLog("d" * 100, client=fraud)
+    assert refused.value.details["field"] == "deployment"
+
+
 def test_bad_actor_is_refused(fraud: TrackingClient) -> None:
     with pytest.raises(InvalidInput, match="actor"):
         deps.create_deployment("api", "fraud@champion", actor=" ", client=fraud)

@@ -16,13 +16,8 @@ import pytest
 from mloop.config import load_settings
 from mloop.errors import BackendError, InvalidInput, InvalidState, NotFound, WriteFailed
 from mloop.serving import predlog
-from mloop.serving.predlog import (
-    PredictionBatch,
-    PredictionLog,
-    list_segments,
-    read_feedback,
-    read_predictions,
-)
+from mloop.serving.predlog import PredictionBatch, PredictionLog
+from mloop.serving.predlog_read import list_segments, read_feedback, read_predictions
 from mloop.tracking import TrackingClient, reset_default_client
 
 T0 = 1_763_906_400_000  # 2025-11-23 14:00:00 UTC, an hour boundary

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.errors import InvalidInput, MloopError
 from mloop.loop.alerts import AlertSender
-from mloop.loop.episodes import EpisodeRunner, LeaseLost, _now_ms
+from mloop.loop.episodes import EpisodeRunner, LeaseLost
 from mloop.loop.triggers import evaluate_policy
+from mloop.store.queries import now_ms as _now_ms
 from mloop.store.records import Episode
 
 if TYPE_CHECKING:

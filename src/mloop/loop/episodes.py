@@ -34,16 +34,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mloop.errors import BackendError, Conflict, Forbidden, MloopError, NotFound
+from mloop.errors import BackendError, Conflict, Forbidden, InvalidInput, MloopError, NotFound
 from mloop.loop.alerts import AlertSender
 from mloop.loop.rollout import Canary, check_health
 from mloop.store.loop import END_STATES
+from mloop.store.queries import now_ms
 from mloop.store.records import Episode, Policy, RunStatus
 
 if TYPE_CHECKING:
@@ -67,10 +67,6 @@ class LeaseLost(Conflict):
     """Another agent took the episode over while this one worked on it."""
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def labelled_frame(table: pa.Table) -> pd.DataFrame:
     """The labelled rows of a prediction-log table as a frame of the input columns plus
     ``label`` and ``ts`` (epoch ms); shadow rows (a copy of a request) are left out."""
@@ -83,6 +79,13 @@ def labelled_frame(table: pa.Table) -> pd.DataFrame:
     keep = pc.and_(
         pc.is_valid(table["label"]), pc.not_equal(table["role"].cast(pa.string()), "shadow")
     )
+    if not pa.types.is_struct(table.schema.field("inputs").type):
+        raise InvalidInput(
+            "labelled_frame needs inputs logged as named columns (a frame or a dict of "
+            f"columns); this log holds {table.schema.field('inputs').type} inputs (a tensor): "
+            "retrain such a model from a registered dataset instead of the prediction log",
+            field="inputs",
+        )
     rows = table.filter(keep)
     inputs = rows.column("inputs").combine_chunks()
     names = [field.name for field in inputs.type]
@@ -114,13 +117,16 @@ class EpisodeRunner:
         *,
         lease_ms: int = 60_000,
         alerts: AlertSender | None = None,
-        clock: Callable[[], int] = _now_ms,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
         self.client = client
         self.owner = owner
         self.lease_ms = lease_ms
         self.alerts = alerts or AlertSender(client)
         self.clock = clock
+        # The labelled frames of the prediction-log ranges read during one advance(): the
+        # states it goes through read the same held-out and training ranges again.
+        self._frames: dict[tuple[str, int, int], pd.DataFrame] = {}
 
     # -- leases -------------------------------------------------------------------------------
     @contextmanager
@@ -161,6 +167,13 @@ class EpisodeRunner:
     # -- the loop -----------------------------------------------------------------------------
     def advance(self, episode: Episode) -> Episode:
         """Move a claimed episode on until it waits or ends; returns it as it is then."""
+        self._frames.clear()
+        try:
+            return self._advance(episode)
+        finally:
+            self._frames.clear()
+
+    def _advance(self, episode: Episode) -> Episode:
         handlers: dict[str, Callable[[Episode, Policy], _Step | None]] = {
             "triggered": self._triggered,
             "retraining": self._retraining,
@@ -237,13 +250,18 @@ class EpisodeRunner:
 
     # -- triggered ----------------------------------------------------------------------------
     def _window(self, policy: Policy, start_ms: int, end_ms: int) -> pd.DataFrame:
+        """The labelled rows logged in ``[start_ms, end_ms)``, read once per advance()
+        (callers do not modify the frame)."""
         from mloop.serving.predlog_read import read_predictions
 
-        table = read_predictions(
-            policy.deployment, start_ms=start_ms, end_ms=end_ms, with_labels=True,
-            client=self.client,
-        )  # fmt: skip
-        return labelled_frame(table)
+        key = (policy.deployment, start_ms, end_ms)
+        if key not in self._frames:
+            table = read_predictions(
+                policy.deployment, start_ms=start_ms, end_ms=end_ms, with_labels=True,
+                client=self.client,
+            )  # fmt: skip
+            self._frames[key] = labelled_frame(table)
+        return self._frames[key]
 
     def _triggered(self, episode: Episode, policy: Policy) -> _Step | None:
         cfg = policy.config

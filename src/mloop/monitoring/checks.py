@@ -396,6 +396,8 @@ def _measured(
 ) -> None:  # fmt: skip
     """Compare the measured metric with the reference one: a result, and an alert when the
     drop is beyond the tolerance and significant given the window's labelled rows."""
+    if value is not None and not math.isfinite(value):
+        value = None  # e.g. no probabilities were logged: no AUC to measure
     summary["value"] = value
     if value is None:
         outcome.results.append(

@@ -395,9 +395,10 @@ def evaluate_window(
             outputs=bool({"prediction_drift", "performance"} & set(checks)),
             labels="performance" in checks, client=client,
         )  # fmt: skip
-    except (IntegrityError, NotFound) as exc:
-        # A damaged or missing segment: the window is reported as an error, saying which, and
-        # the next windows go on. (A store that is down raises: nothing is reported.)
+    except (IntegrityError, NotFound, InvalidState) as exc:
+        # A damaged or missing segment, or segments whose columns cannot be joined: the window
+        # is reported as an error, saying which, and the next windows go on. (A store that is
+        # down raises: nothing is reported.)
         return {
             "window_start_ms": window.start_ms, "window_end_ms": window.end_ms, "rows": 0,
             "labelled_rows": 0, "status": "error", "alerts": [], "results": [],

@@ -24,8 +24,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mloop.errors import IntegrityError, InvalidInput
-from mloop.serving.predlog_read import Segment, list_segments
+from mloop.errors import InvalidInput
+from mloop.serving.predlog_read import (
+    Segment,
+    concat_segments,
+    list_segments,
+    open_segment,
+    read_columns,
+)
 
 if TYPE_CHECKING:
     from mloop.tracking.client import TrackingClient
@@ -121,29 +127,9 @@ def first_logged_ms(deployment: str, *, client: TrackingClient) -> int | None:
     return min((s.first_ts_ms for s in segments), default=None)
 
 
-def _segment_file(client: TrackingClient, segment: Segment) -> pq.ParquetFile:
-    data = client.artifacts.get_bytes(segment.digest)
-    try:
-        return pq.ParquetFile(
-            pa.BufferReader(data), page_checksum_verification=True,
-            read_dictionary=["request_id"],
-        )  # fmt: skip
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise IntegrityError(
-            f"prediction log segment {segment.path} cannot be read as Parquet: "
-            f"{' '.join(str(exc).split())}",
-            path=segment.path,
-        ) from None
-
-
-def _read(file: pq.ParquetFile, columns: Sequence[str], path: str) -> pa.Table:
-    try:
-        return file.read(columns=list(columns))
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise IntegrityError(
-            f"prediction log segment {path} cannot be read: {' '.join(str(exc).split())}",
-            path=path,
-        ) from None
+def _open(client: TrackingClient, segment: Segment) -> pq.ParquetFile:
+    # Request ids dictionary-encoded: the label join maps them to integers (see _labels).
+    return open_segment(client, segment, read_dictionary=["request_id"])
 
 
 def _mask(ts: pa.ChunkedArray, role: pa.ChunkedArray, start: int, end: int | None) -> Any:
@@ -171,7 +157,7 @@ def row_windows(
     segments = list_segments(deployment, "predictions", since, None, client=client)
     stamps = []
     for segment in segments:
-        table = _read(_segment_file(client, segment), ["ts", "role"], segment.path)
+        table = read_columns(_open(client, segment), segment, ["ts", "role"])
         keep = _mask(table["ts"], table["role"], since, None)
         stamps.append(table["ts"].filter(keep).cast(pa.int64()).to_numpy())
     if not stamps:
@@ -209,12 +195,12 @@ def read_window(
     parts: list[pa.Table] = []
     feature_parts: list[pa.Table] = []
     for segment in segments:
-        file = _segment_file(client, segment)
+        file = _open(client, segment)
         names = file.schema_arrow.names
         present = [c for c in [*meta, "prediction", "proba"] if c in names]
         if not outputs:
             present = [c for c in present if c not in ("prediction", "proba")]
-        table = _read(file, present, segment.path)
+        table = read_columns(file, segment, present)
         keep = _mask(table["ts"], table["role"], window.start_ms, window.end_ms)
         kept = pc.sum(keep).as_py() or 0
         if kept == 0:
@@ -228,19 +214,15 @@ def read_window(
             else []
         )
         if fields:
-            struct_column = _read(file, [f"inputs.{f}" for f in fields], segment.path)["inputs"]
+            struct_column = read_columns(file, segment, [f"inputs.{f}" for f in fields])["inputs"]
             inputs = pa.table({f: pc.struct_field(struct_column, f) for f in fields})
             feature_parts.append(inputs if whole else inputs.filter(keep))
     if not parts:
         return WindowData(0, pa.table({}), None, None, None, {})
-    table = pa.concat_tables(
-        [p.replace_schema_metadata(None) for p in parts], promote_options="permissive"
-    )
-    feature_table = (
-        pa.concat_tables(feature_parts, promote_options="permissive")
-        if feature_parts
-        else pa.table({})
-    )
+    # Versions predicting (or fed) different types, e.g. ints then strings: those columns
+    # are compared as text.
+    table = concat_segments(parts, "predictions")
+    feature_table = concat_segments(feature_parts, "inputs") if feature_parts else pa.table({})
     versions = pc.value_counts(table["model_version"]).to_pylist()
     model_versions = {int(v["values"]): int(v["counts"]) for v in versions}
     prediction = table["prediction"] if "prediction" in table.column_names else None
@@ -265,20 +247,14 @@ def _feedback(deployment: str, window: Window, client: TrackingClient) -> pa.Tab
     segments = list_segments(deployment, "feedback", window.start_ms, window.end_ms, client=client)
     parts = []
     for segment in segments:
-        file = _segment_file(client, segment)
-        table = _read(file, ["request_id", "row", "ts", "label_ts", "label"], segment.path)
+        file = _open(client, segment)
+        table = read_columns(file, segment, ["request_id", "row", "ts", "label_ts", "label"])
         t = table["ts"].cast(pa.int64())
         keep = pc.and_(pc.greater_equal(t, window.start_ms), pc.less(t, window.end_ms))
         if pc.any(keep).as_py():
-            parts.append(table.filter(keep).replace_schema_metadata(None))
-    if not parts:
-        return None
-    try:
-        return pa.concat_tables(parts, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # Labels sent as numbers in one segment and as text in another: compare them as text.
-        texts = [p.set_column(4, "label", pc.cast(p["label"], pa.string())) for p in parts]
-        return pa.concat_tables(texts, promote_options="permissive")
+            parts.append(table.filter(keep))
+    # Labels sent as numbers in one segment and as text in another are compared as text.
+    return concat_segments(parts, "labels") if parts else None
 
 
 def _labels(

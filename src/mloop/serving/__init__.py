@@ -35,12 +35,8 @@ if TYPE_CHECKING:
         set_canary,
         set_shadow,
     )
-    from mloop.serving.predlog import (
-        PredictionBatch,
-        PredictionLog,
-        read_feedback,
-        read_predictions,
-    )
+    from mloop.serving.predlog import PredictionBatch, PredictionLog
+    from mloop.serving.predlog_read import read_feedback, read_predictions
     from mloop.serving.server import serve
     from mloop.store.records import Deployment, DeploymentChange
 
@@ -50,8 +46,8 @@ _NAMES = {
     "serve": "mloop.serving.server",
     "PredictionBatch": "mloop.serving.predlog",
     "PredictionLog": "mloop.serving.predlog",
-    "read_feedback": "mloop.serving.predlog",
-    "read_predictions": "mloop.serving.predlog",
+    "read_feedback": "mloop.serving.predlog_read",
+    "read_predictions": "mloop.serving.predlog_read",
     "Deployment": "mloop.store.records",
     "DeploymentChange": "mloop.store.records",
     **dict.fromkeys(

@@ -61,11 +61,10 @@ from mloop.serving.predlog_read import (
     Segment,
     check_deployment,
     list_segments,
-    read_feedback,
-    read_predictions,
     read_segment,
     segment_path,
 )
+from mloop.store.queries import now_ms
 
 if TYPE_CHECKING:
     from mloop.tracking.client import TrackingClient
@@ -75,10 +74,6 @@ __all__ = [
     "PredictionBatch",
     "PredictionLog",
     "PredictionLogStats",
-    "Segment",
-    "list_segments",
-    "read_feedback",
-    "read_predictions",
 ]
 
 log = logging.getLogger(__name__)
@@ -223,10 +218,6 @@ class _RecentIds:
         return None
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class PredictionLog:
     """A deployment's buffered prediction log, written to Parquet by a background thread."""
 
@@ -368,7 +359,7 @@ class PredictionLog:
                     "rows) because the artifact store is not taking writes; retry later",
                     retry_after=5,
                 )
-            self._feedback.append(FeedbackItem(request_id, ts, _now_ms(), checked))
+            self._feedback.append(FeedbackItem(request_id, ts, now_ms(), checked))
             self._feedback_pending += rows
 
     # -- finding a request --------------------------------------------------------------------

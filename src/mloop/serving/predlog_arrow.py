@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mloop.data.expectations import _python
 from mloop.errors import InvalidInput
 from mloop.serving.predlog_read import CLASSES_KEY, HOUR_MS, TS_TYPE
 
@@ -50,11 +51,6 @@ def rows_of(value: Any) -> int:
     """Rows of an array or frame (its first dimension)."""
     shape = getattr(value, "shape", None)
     return int(shape[0]) if shape else len(value)
-
-
-def plain(value: Any) -> Any:
-    """A numpy scalar as the Python value it holds; anything else unchanged."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _to_arrow(values: np.ndarray) -> pa.Array:
@@ -127,7 +123,7 @@ def group_key(batch: PredictionBatch) -> tuple[Any, ...]:
     classes = (
         None
         if batch.classes is None
-        else json.dumps([plain(c) for c in batch.classes], default=str)
+        else json.dumps([_python(c) for c in batch.classes], default=str)
     )
     return (
         _shape_key(batch.inputs),
@@ -195,7 +191,7 @@ def prediction_table(batches: list[PredictionBatch]) -> pa.Table:
         }
     )
     if batches[0].classes is not None:
-        classes = json.dumps([plain(c) for c in batches[0].classes], default=str)
+        classes = json.dumps([_python(c) for c in batches[0].classes], default=str)
         table = table.replace_schema_metadata({CLASSES_KEY: classes.encode()})
     return table
 
@@ -288,7 +284,7 @@ def check_labels(labels: object) -> list[Any]:
         )
     checked = []
     for given in labels:
-        label = plain(given)
+        label = _python(given)
         if label is not None and not isinstance(label, bool | int | float | str):
             raise InvalidInput(
                 f"a label must be a number, a string, a boolean or null, got "

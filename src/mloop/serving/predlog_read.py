@@ -38,10 +38,14 @@ __all__ = [
     "OWNER_KIND",
     "Segment",
     "check_deployment",
+    "concat_segments",
     "list_segments",
+    "open_segment",
     "partition_prefix",
+    "read_columns",
     "read_feedback",
     "read_predictions",
+    "read_segment",
     "segment_path",
 ]
 
@@ -50,8 +54,6 @@ HOUR_MS = 3_600_000
 OWNER_KIND = "deployment"
 #: The two kinds of segment: predictions and the labels sent later through feedback.
 KINDS = ("predictions", "feedback")
-#: Longest deployment name: the artifacts table keys owners by at most 64 characters.
-MAX_DEPLOYMENT_LENGTH = 64
 #: Schema metadata key holding the class labels of the ``proba`` columns, as JSON.
 CLASSES_KEY = b"mloop.classes"
 TS_TYPE = pa.timestamp("ms", tz="UTC")
@@ -82,19 +84,14 @@ class Segment:
 
 
 def check_deployment(name: object) -> str:
-    """Return ``name`` if it can name a deployment's log, else raise InvalidInput."""
-    if not isinstance(name, str) or not name or name != name.strip():
-        raise InvalidInput(
-            f"deployment must be a non-empty name without surrounding spaces, got {name!r}",
-            field="deployment",
-        )
-    if len(name) > MAX_DEPLOYMENT_LENGTH or any(ord(c) < 32 or c == "/" for c in name):
-        raise InvalidInput(
-            f"deployment name {name[:80]!r} is not usable: at most {MAX_DEPLOYMENT_LENGTH} "
-            "characters, no '/' and no control characters",
-            field="deployment",
-        )
-    return name
+    """Return ``name`` if it can name a deployment's log (the rule of
+    :func:`mloop.store.deployments.check_deployment_name`), else raise InvalidInput."""
+    from mloop.store.deployments import check_deployment_name
+
+    try:
+        return check_deployment_name(name)
+    except InvalidInput as exc:
+        raise type(exc)(exc.message, field="deployment") from None
 
 
 def _check_ms(value: object, field: str) -> int | None:
@@ -207,23 +204,45 @@ def list_segments(
     return found
 
 
+def _unreadable(segment: Segment, exc: Exception) -> IntegrityError:
+    return IntegrityError(
+        f"prediction log segment {segment.path} (blob {segment.digest[:12]}…) cannot be "
+        f"read as Parquet: {' '.join(str(exc).split())}",
+        path=segment.path,
+    )
+
+
+def open_segment(
+    client: TrackingClient, segment: Segment, *, read_dictionary: Sequence[str] = ()
+) -> pq.ParquetFile:
+    """One segment as a Parquet file (its pages verified when read; ``read_dictionary``
+    columns read dictionary-encoded), its blob verified against its digest."""
+    data = client.artifacts.get_bytes(segment.digest)
+    try:
+        return pq.ParquetFile(
+            pa.BufferReader(data), page_checksum_verification=True,
+            read_dictionary=list(read_dictionary) or None,
+        )  # fmt: skip
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _unreadable(segment, exc) from None
+
+
+def read_columns(
+    file: pq.ParquetFile, segment: Segment, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """The rows of an opened segment (only ``columns`` when given; ``inputs.x`` reads one
+    field of the inputs); IntegrityError if a page is damaged."""
+    try:
+        return file.read(columns=list(columns) if columns is not None else None)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _unreadable(segment, exc) from None
+
+
 def read_segment(
     client: TrackingClient, segment: Segment, columns: Sequence[str] | None = None
 ) -> pa.Table:
     """One segment's rows (only ``columns`` when given), verified against its digest."""
-    data = client.artifacts.get_bytes(segment.digest)
-    try:
-        return pq.read_table(
-            pa.BufferReader(data),
-            columns=list(columns) if columns is not None else None,
-            page_checksum_verification=True,
-        )
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise IntegrityError(
-            f"prediction log segment {segment.path} (blob {segment.digest[:12]}…) cannot be "
-            f"read as Parquet: {' '.join(str(exc).split())}",
-            path=segment.path,
-        ) from None
+    return read_columns(open_segment(client, segment), segment, columns)
 
 
 def _read_all(
@@ -261,8 +280,9 @@ def _as_text(table: pa.Table, names: list[str]) -> pa.Table:
     return table
 
 
-def _concat(tables: list[pa.Table], what: str) -> pa.Table:
-    """Concatenate segments, unifying their schemas (new struct fields, wider numbers)."""
+def concat_segments(tables: Sequence[pa.Table], what: str) -> pa.Table:
+    """Concatenate segments, unifying their schemas (new struct fields, wider numbers); a
+    scalar column typed differently across segments becomes text. InvalidState otherwise."""
     if len(tables) == 1:
         return tables[0]
     plain = [t.replace_schema_metadata(None) for t in tables]
@@ -401,7 +421,7 @@ def read_feedback(
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return empty_feedback()
-    table = _concat(tables, "labels")
+    table = concat_segments(tables, "labels")
     return latest_labels(table) if latest else table
 
 
@@ -433,7 +453,7 @@ def read_predictions(
     if not tables:
         table = empty_predictions()
     else:
-        table = _concat(tables, "predictions")
+        table = concat_segments(tables, "predictions")
         del tables
         # A stable sort by time keeps each request's rows in order; segments of one worker
         # usually come sorted already, and then nothing is copied.

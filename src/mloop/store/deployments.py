@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from mloop.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, NotFound
+from mloop.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    InvalidName,
+    InvalidState,
+    NotFound,
+)
 from mloop.store import queries as q
 from mloop.store import schema as s
 from mloop.store.datasets import dumps, loads
@@ -33,10 +40,11 @@ from mloop.store.records import (
     ModelVersionStatus,
     Targets,
 )
-from mloop.store.registry import _VERSION_COLUMNS, _version_of, check_alias
+from mloop.store.registry import _VERSION_COLUMNS, _check_number, _version_of, check_alias
 
 __all__ = [
     "ACTIONS",
+    "MAX_DEPLOYMENT_NAME",
     "STATE_FIELDS",
     "DeploymentStatements",
     "DeploymentTables",
@@ -52,6 +60,9 @@ ACTIONS = (
     "created", "pinned", "followed", "canary_set", "canary_cleared", "canary_promoted",
     "shadow_set", "shadow_cleared", "rolled_back",
 )  # fmt: skip
+#: Longest deployment name: its prediction log is referenced as artifacts owned by the name,
+#: which the artifacts table keys by at most 64 characters (``artifacts.owner_id``).
+MAX_DEPLOYMENT_NAME = 64
 #: What a sticky key (a request header name) is made of.
 STICKY_KEY = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
@@ -65,7 +76,15 @@ _COLUMNS = (
 
 def check_deployment_name(name: object) -> str:
     """Return ``name`` if it is a valid deployment name; raise InvalidName otherwise."""
-    return q.check_object_name("deployment", name, "fraud-api")
+    q.check_object_name("deployment", name, "fraud-api")
+    assert isinstance(name, str)
+    if len(name) > MAX_DEPLOYMENT_NAME:
+        raise InvalidName(
+            f"deployment name {q.short(name)!r} is {len(name)} characters, more than the "
+            f"{MAX_DEPLOYMENT_NAME} a deployment's prediction log allows: pick a shorter name "
+            "(`mloop serve MODEL --deployment NAME` names the deployment of a long model name)"
+        )
+    return name
 
 
 def _deployment(row: Any) -> Deployment:
@@ -82,12 +101,6 @@ def _state(dep: Deployment) -> dict[str, Any]:
 
 def _no_deployment(name: str) -> NotFound:
     return NotFound(f"no deployment named {name!r} (see `mloop deployments list`)")
-
-
-def _check_number(version: object, field: str) -> int:
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InvalidInput(f"{field} is a model version number ≥ 1, got {version!r}", field=field)
-    return version
 
 
 class DeploymentStatements:

@@ -271,9 +271,12 @@ def _no_version(name: str, version: int) -> NotFound:
     return NotFound(f"model {name!r} has no version {version} (see `mloop models versions`)")
 
 
-def _check_number(version: object) -> None:
+def _check_number(version: object, field: str = "version") -> int:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InvalidInput(f"a model version number is an integer ≥ 1, got {version!r}")
+        raise InvalidInput(
+            f"{field} is a model version number, an integer ≥ 1, got {version!r}", field=field
+        )
+    return version
 
 
 class RegistryTables(StorePart):
